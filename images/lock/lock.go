@@ -1,0 +1,241 @@
+// Package lock owns tools.lock: its model, its validation, and the in-place
+// edits that `ws lock bump` makes. It never touches the network or Docker.
+//
+// The file a user wrote is the source of truth, byte for byte: a Lock keeps
+// the bytes it was read from and changes only the scalars it is told to, so
+// comments, key order, quoting and blank lines survive every write.
+package lock
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the lock file a workspace is recognised by.
+const FileName = "tools.lock"
+
+// FormatVersion is the only format this ws reads and writes.
+const FormatVersion = 1
+
+// Lock is a parsed, validated tools.lock.
+type Lock struct {
+	Format    int
+	Base      Base
+	Platforms []Platform
+	// Tools in the order the file lists them, so listings and images follow
+	// the user's order.
+	Tools []*Tool
+	// Warnings are problems the user opted into, such as an unpinned base.
+	Warnings []string
+
+	name  string // file name used in messages
+	raw   []byte
+	edits []edit
+}
+
+// Base is the workspace stage's starting point.
+type Base struct {
+	// Image is a reference pinned by digest (name@sha256:…) unless
+	// AllowUnpinned is set.
+	Image string
+	// Packages are the Debian packages installed into the workspace stage.
+	Packages []string
+	// AllowUnpinned lets a tag-only image through with a warning, for people
+	// trying ws out before they pin.
+	AllowUnpinned bool
+
+	imageNode *yaml.Node
+}
+
+// Tool is one pinned CLI.
+type Tool struct {
+	Name    string
+	Version string
+	// Source says where new versions come from, e.g. "github:fluxcd/flux2".
+	Source string
+	// URL is a text/template rendered with Version, OS and Arch.
+	URL string
+	// Extract is the archive member to install (also a template); empty
+	// when the artifact is the binary itself.
+	Extract string
+	// Bin is the installed file name in /usr/local/bin.
+	Bin string
+	// SHA256 maps a platform ("linux/amd64") to the artifact's lowercase hex
+	// digest.
+	SHA256 map[string]string
+
+	Line int // where the tool's key is, for messages
+
+	versionNode *yaml.Node
+	shaNodes    map[string]*yaml.Node
+}
+
+// Artifact is what one tool needs downloaded for one platform.
+type Artifact struct {
+	Tool     string
+	Platform Platform
+	URL      string
+	// Member is the archive member to install; empty for a raw binary.
+	Member string
+	SHA256 string
+}
+
+// Artifact renders the tool's templates for p.
+func (t *Tool) Artifact(p Platform) (Artifact, error) {
+	url, err := render(t.URL, t.Version, p)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("tool %q: render url for %s: %w", t.Name, p, err)
+	}
+	member, err := render(t.Extract, t.Version, p)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("tool %q: render extract for %s: %w", t.Name, p, err)
+	}
+	return Artifact{Tool: t.Name, Platform: p, URL: url, Member: member, SHA256: t.SHA256[p.String()]}, nil
+}
+
+// Tool returns the tool called name, or nil.
+func (l *Lock) Tool(name string) *Tool {
+	for _, t := range l.Tools {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Artifacts lists every tool's artifact for every platform of the lock.
+func (l *Lock) Artifacts() ([]Artifact, error) {
+	var out []Artifact
+	for _, t := range l.Tools {
+		for _, p := range l.Platforms {
+			a, err := t.Artifact(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// edit replaces one scalar's text in the original bytes.
+type edit struct {
+	node  *yaml.Node
+	value string
+}
+
+// SetVersion changes a tool's version. The change reaches the bytes only
+// through Bytes; the model is updated at once.
+func (l *Lock) SetVersion(tool, version string) error {
+	t := l.Tool(tool)
+	if t == nil {
+		return fmt.Errorf("no tool %q in %s", tool, l.name)
+	}
+	if err := checkEditable(version); err != nil {
+		return fmt.Errorf("tool %q: version: %w", tool, err)
+	}
+	t.Version = version
+	l.edits = append(l.edits, edit{t.versionNode, version})
+	return nil
+}
+
+// SetChecksum changes one platform's digest of a tool.
+func (l *Lock) SetChecksum(tool string, p Platform, hex string) error {
+	t := l.Tool(tool)
+	if t == nil {
+		return fmt.Errorf("no tool %q in %s", tool, l.name)
+	}
+	n := t.shaNodes[p.String()]
+	if n == nil {
+		return fmt.Errorf("tool %q has no sha256 entry for %s to update", tool, p)
+	}
+	if !isSHA256Hex(hex) {
+		return fmt.Errorf("tool %q: %q is not 64 lowercase hex digits", tool, hex)
+	}
+	t.SHA256[p.String()] = hex
+	l.edits = append(l.edits, edit{n, hex})
+	return nil
+}
+
+// SetBaseImage changes the base image reference.
+func (l *Lock) SetBaseImage(ref string) error {
+	if err := checkEditable(ref); err != nil {
+		return fmt.Errorf("base image: %w", err)
+	}
+	l.Base.Image = ref
+	l.edits = append(l.edits, edit{l.Base.imageNode, ref})
+	return nil
+}
+
+// Bytes returns the file's content with every edit applied. With no edits it
+// is exactly the bytes Parse was given.
+func (l *Lock) Bytes() ([]byte, error) {
+	if len(l.edits) == 0 {
+		return bytes.Clone(l.raw), nil
+	}
+	type span struct {
+		start, end int
+		text       string
+	}
+	byNode := map[*yaml.Node]string{}
+	for _, e := range l.edits {
+		byNode[e.node] = e.value // the last edit of a node wins
+	}
+	spans := make([]span, 0, len(byNode))
+	for n, v := range byNode {
+		start, end, err := scalarSpan(l.raw, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: %w", l.name, n.Line, n.Column, err)
+		}
+		spans = append(spans, span{start, end, quoteLike(n, v)})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	var out bytes.Buffer
+	last := 0
+	for _, s := range spans {
+		out.Write(l.raw[last:s.start])
+		out.WriteString(s.text)
+		last = s.end
+	}
+	out.Write(l.raw[last:])
+	return out.Bytes(), nil
+}
+
+// Changed reports whether any edit changes the file's bytes.
+func (l *Lock) Changed() (bool, error) {
+	b, err := l.Bytes()
+	if err != nil {
+		return false, err
+	}
+	return !bytes.Equal(b, l.raw), nil
+}
+
+// checkEditable keeps in-place edits to values that need no YAML escaping,
+// which is all a version, digest or image reference ever is.
+func checkEditable(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty value")
+	}
+	for _, r := range v {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-+/:@~", r)
+		if !ok {
+			return fmt.Errorf("value %q has a character other than letters, digits and ._-+/:@~", v)
+		}
+	}
+	return nil
+}
+
+// quoteLike writes v in the quoting style the original scalar used.
+func quoteLike(n *yaml.Node, v string) string {
+	switch n.Style {
+	case yaml.DoubleQuotedStyle:
+		return `"` + v + `"`
+	case yaml.SingleQuotedStyle:
+		return "'" + v + "'"
+	}
+	return v
+}

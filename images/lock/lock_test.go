@@ -1,0 +1,232 @@
+package lock
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+const validLock = `# a comment that must survive
+format: 1
+base:
+  image: registry.example/debian:bookworm@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241
+  packages: [bash, git]
+platforms: [linux/amd64, linux/arm64]
+tools:
+  # flux comes as a tarball
+  flux:
+    source: github:fluxcd/flux2
+    version: v2.9.4   # trailing comment
+    url: https://example.test/flux_{{trimV .Version}}_{{.OS}}_{{.Arch}}.tar.gz
+    extract: flux
+    sha256:
+      linux/amd64: "c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2"
+      linux/arm64: 'dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c'
+  kubectl:
+    version: v1.36.4
+    url: https://example.test/{{.Version}}/{{.OS}}/{{.Arch}}/kubectl
+    sha256:
+      linux/amd64: 8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a
+      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb
+`
+
+func TestParseValid(t *testing.T) {
+	t.Parallel()
+	l, err := Parse(FileName, []byte(validLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(l.Tools); got != 2 || l.Tools[0].Name != "flux" || l.Tools[1].Name != "kubectl" {
+		t.Fatalf("tools not in file order: %+v", l.Tools)
+	}
+	a, err := l.Tool("flux").Artifact(Platform{OS: "linux", Arch: "arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Artifact{Tool: "flux", Platform: Platform{OS: "linux", Arch: "arm64"},
+		URL: "https://example.test/flux_2.9.4_linux_arm64.tar.gz", Member: "flux",
+		SHA256: "dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c"}
+	if a != want {
+		t.Fatalf("artifact:\n got %+v\nwant %+v", a, want)
+	}
+	if l.Tool("kubectl").Bin != "kubectl" {
+		t.Fatalf("bin should default to the tool name")
+	}
+}
+
+func TestProjectLockIsValid(t *testing.T) {
+	t.Parallel()
+	l, err := Load("../../tools.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range l.Tools {
+		names = append(names, tool.Name)
+	}
+	if got := strings.Join(names, " "); got != "kubectl talosctl flux sops yq helm" {
+		t.Fatalf("project lock tools = %q", got)
+	}
+	if len(l.Warnings) != 0 {
+		t.Fatalf("project lock has warnings: %v", l.Warnings)
+	}
+}
+
+func TestParseProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		replace [2]string // old, new applied to validLock
+		want    string    // one line of the error
+	}{
+		{"unknown key in tool", [2]string{"    extract: flux\n", "    extract: flux\n    checksum: x\n"},
+			`tools.lock:14:5: tool "flux": unknown key "checksum" in tool`},
+		{"unknown top-level key", [2]string{"format: 1\n", "format: 1\nimage: x\n"},
+			`tools.lock:3:1: unknown key "image" in the top level`},
+		{"duplicate tool", [2]string{"  kubectl:\n    version: v1.36.4", "  flux:\n    version: v1.36.4"},
+			`tools.lock:17:3: tool "flux": duplicate tool (first defined at line 9)`},
+		{"missing checksum for a platform", [2]string{"      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb\n", ""},
+			`tools.lock:20:5: tool "kubectl": no sha256 for platform linux/arm64`},
+		{"malformed hex", [2]string{"8b8f088da2dab964", "8B8F088DA2DAB964"},
+			`tools.lock:21:20: tool "kubectl": sha256 for linux/amd64 must be 64 lowercase hex digits`},
+		{"short hex", [2]string{"8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a", "8b8f08"},
+			`tools.lock:21:20: tool "kubectl": sha256 for linux/amd64 must be 64 lowercase hex digits, got "8b8f08"`},
+		{"unpinned base", [2]string{"@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", ""},
+			`tools.lock:4:10: base image "registry.example/debian:bookworm" is not pinned by digest`},
+		{"template that does not render", [2]string{"{{.Version}}/{{.OS}}", "{{.Versoin}}/{{.OS}}"},
+			`tools.lock:19:10: tool "kubectl": url template does not render: unknown field .Versoin (known: .Version, .OS, .Arch, .Variant and trimV)`},
+		{"template that does not parse", [2]string{"{{trimV .Version}}", "{{trimV .Version}"},
+			`tools.lock:12:10: tool "flux": url template does not render: bad character U+007D '}'`},
+		{"checksum for an undeclared platform", [2]string{"      linux/arm64: 'dcab", "      linux/riscv64: 'dcab"},
+			`tools.lock:16:7: tool "flux": sha256 for linux/riscv64, which is not in platforms`},
+		{"missing version", [2]string{"    version: v1.36.4\n", ""},
+			`tools.lock:17:3: tool "kubectl": missing "version"`},
+		{"newer format", [2]string{"format: 1", "format: 2"},
+			`tools.lock:2:9: format 2 is newer than this ws understands (1): upgrade ws`},
+		{"not yaml", [2]string{"platforms: [linux/amd64, linux/arm64]", "platforms: [linux/amd64"},
+			`tools.lock:5: not valid YAML`},
+		{"bad source", [2]string{"github:fluxcd/flux2", "fluxcd/flux2"},
+			`tools.lock:10:13: tool "flux": source "fluxcd/flux2": write it as github:OWNER/REPO`},
+		{"extract escaping the archive", [2]string{"extract: flux", "extract: ../flux"},
+			`tools.lock:13:14: tool "flux": extract renders to "../flux": give a relative path inside the archive`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := strings.Replace(validLock, tt.replace[0], tt.replace[1], 1)
+			if src == validLock {
+				t.Fatalf("replacement %q not found", tt.replace[0])
+			}
+			_, err := Parse(FileName, []byte(src))
+			var pe *ProblemsError
+			if !errors.As(err, &pe) {
+				t.Fatalf("want *ProblemsError, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error does not contain\n  %s\ngot:\n  %s", tt.want, err)
+			}
+		})
+	}
+}
+
+func TestUnpinnedBaseOptIn(t *testing.T) {
+	t.Parallel()
+	src := strings.Replace(validLock, "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "", 1)
+	src = strings.Replace(src, "  packages:", "  allow_unpinned: true\n  packages:", 1)
+	l, err := Parse(FileName, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "tools.lock:4:10: base image") {
+		t.Fatalf("want one warning about the base, got %q", l.Warnings)
+	}
+}
+
+func TestUnchangedLockKeepsBytes(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"../../tools.lock"} {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := Parse(FileName, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Setting values to what they are is a no-op, byte for byte.
+		for _, tool := range l.Tools {
+			if err := l.SetVersion(tool.Name, tool.Version); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range l.Platforms {
+				if err := l.SetChecksum(tool.Name, p, tool.SHA256[p.String()]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		out, err := l.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, src) {
+			t.Fatalf("rewriting %s changed its bytes", path)
+		}
+		if changed, _ := l.Changed(); changed {
+			t.Fatal("Changed() reports a change for identical values")
+		}
+	}
+}
+
+func TestEditsKeepCommentsAndQuotes(t *testing.T) {
+	t.Parallel()
+	l, err := Parse(FileName, []byte(validLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd := Platform{OS: "linux", Arch: "amd64"}
+	arm := Platform{OS: "linux", Arch: "arm64"}
+	newAmd := strings.Repeat("a", 64)
+	newArm := strings.Repeat("b", 64)
+	must(t, l.SetVersion("flux", "v2.10.0"))
+	must(t, l.SetChecksum("flux", amd, newAmd))
+	must(t, l.SetChecksum("flux", arm, newArm))
+	out, err := l.Bytes()
+	must(t, err)
+	want := strings.NewReplacer(
+		"version: v2.9.4   # trailing comment", "version: v2.10.0   # trailing comment",
+		`"c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2"`, `"`+newAmd+`"`,
+		`'dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c'`, `'`+newArm+`'`,
+	).Replace(validLock)
+	if string(out) != want {
+		t.Fatalf("edited lock:\n%s\nwant:\n%s", out, want)
+	}
+	again, err := Parse(FileName, out)
+	must(t, err)
+	if v := again.Tool("flux").Version; v != "v2.10.0" {
+		t.Fatalf("reparsed version %q", v)
+	}
+}
+
+func TestSetRejectsUnsafeValues(t *testing.T) {
+	t.Parallel()
+	l, err := Parse(FileName, []byte(validLock))
+	must(t, err)
+	if err := l.SetVersion("flux", "v1 # x"); err == nil {
+		t.Fatal("a version with a space and # must be refused")
+	}
+	if err := l.SetChecksum("flux", Platform{OS: "linux", Arch: "amd64"}, "ABC"); err == nil {
+		t.Fatal("a malformed digest must be refused")
+	}
+	if err := l.SetVersion("nope", "v1"); err == nil {
+		t.Fatal("an unknown tool must be refused")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
