@@ -1,0 +1,143 @@
+//go:build e2e
+
+// Package e2e runs the built ws binary against real parts: a Docker engine,
+// a local registry holding a Debian base made with debootstrap, an artifact
+// server in this process and Debian's real kubectl. Run with
+// `make test-e2e`; with WS_E2E_REQUIRE=1 (CI) a missing part fails the run
+// instead of skipping.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ws-tools/ws/cmd/e2e/testenv"
+)
+
+// wsBin is the ws binary under test, built once by TestMain.
+var wsBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ws-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	wsBin = filepath.Join(dir, "ws")
+	build := exec.Command("go", "build", "-o", wsBin, "github.com/ws-tools/ws/cmd/ws")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ws:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// unavailable skips a test whose real part is missing, or fails it when
+// WS_E2E_REQUIRE is set: CI must never pass by skipping.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(testenv.EnvRequire) != "" {
+		t.Fatalf("e2e prerequisite missing (%s is set, so this fails instead of skipping): "+format,
+			append([]any{testenv.EnvRequire}, args...)...)
+	}
+	t.Skipf("e2e prerequisite missing: "+format, args...)
+}
+
+// infra is the registry and base image, made once per run.
+type infra struct {
+	cache    string
+	registry *testenv.Registry
+	base     string // digest-pinned base reference
+	kubectl  *testenv.Kubectl
+}
+
+var (
+	infraOnce sync.Once
+	infraVal  *infra
+	infraErr  error
+)
+
+func needInfra(t *testing.T) *infra {
+	t.Helper()
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		unavailable(t, "no Docker engine answers (docker info: %v)", err)
+	}
+	infraOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		in := &infra{}
+		if in.cache, infraErr = testenv.CacheDir(); infraErr != nil {
+			return
+		}
+		if in.registry, infraErr = testenv.EnsureRegistry(ctx, in.cache); infraErr != nil {
+			return
+		}
+		progress := func(s string) { fmt.Fprintln(os.Stderr, "e2e setup:", s) }
+		if in.base, infraErr = testenv.EnsureBase(ctx, in.registry, in.cache, progress); infraErr != nil {
+			return
+		}
+		if in.kubectl, infraErr = testenv.DebianKubectl(ctx, in.cache); infraErr != nil {
+			return
+		}
+		infraVal = in
+	})
+	if infraErr != nil {
+		unavailable(t, "%v", infraErr)
+	}
+	return infraVal
+}
+
+// artifactServer serves tools from this process for the test's lifetime.
+func artifactServer(t *testing.T, tools ...testenv.Tool) (*testenv.ArtifactServer, string) {
+	t.Helper()
+	s := testenv.NewArtifactServer(tools...)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+// result is one run of the ws binary.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runWs runs ws in dir with an isolated HOME and XDG dirs.
+func runWs(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wsBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"HOME="+home,
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"XDG_RUNTIME_DIR="+filepath.Join(home, "run"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run ws %v: %v", args, err)
+	}
+	t.Logf("ws %v -> %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	return result{stdout.String(), stderr.String(), code}
+}

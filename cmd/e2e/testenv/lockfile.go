@@ -1,0 +1,60 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LockSpec describes an e2e tools.lock.
+type LockSpec struct {
+	// Base is the digest-pinned base image (EnsureBase).
+	Base string
+	// Packages are the Debian packages of the workspace stage.
+	Packages  []string
+	Platforms []string
+	// Server is the artifact server's base URL.
+	Server string
+	Tools  []Tool
+}
+
+// DefaultPackages keeps e2e images small and quick to build.
+var DefaultPackages = []string{"bash", "ca-certificates"}
+
+// Render returns the lock file's text.
+func (s LockSpec) Render() (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# e2e lock written by cmd/e2e/testenv\nformat: 1\nbase:\n  image: %s\n  packages:\n", s.Base)
+	for _, p := range s.Packages {
+		fmt.Fprintf(&b, "    - %s\n", p)
+	}
+	b.WriteString("platforms:\n")
+	for _, p := range s.Platforms {
+		fmt.Fprintf(&b, "  - %s\n", p)
+	}
+	b.WriteString("tools:\n")
+	for _, t := range s.Tools {
+		fmt.Fprintf(&b, "  %s:\n    version: %s\n    url: %s\n", t.Name, t.Version, t.urlTemplate(s.Server))
+		if t.Extract != "" {
+			fmt.Fprintf(&b, "    extract: %s\n", t.Extract)
+		}
+		b.WriteString("    sha256:\n")
+		for _, p := range s.Platforms {
+			if _, ok := t.Artifacts[p]; !ok {
+				return "", fmt.Errorf("tool %s has no artifact for %s", t.Name, p)
+			}
+			fmt.Fprintf(&b, "      %s: %s\n", p, t.SHA256(p))
+		}
+	}
+	return b.String(), nil
+}
+
+// Write writes tools.lock into dir.
+func (s LockSpec) Write(dir string) error {
+	text, err := s.Render()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "tools.lock"), []byte(text), 0o644)
+}
