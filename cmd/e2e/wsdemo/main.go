@@ -102,7 +102,9 @@ func (d demo) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if reg.PID != 0 {
+	if pid, ok := alive(d.pidFile("docker-registry"), "docker-registry"); ok && reg.PID == 0 {
+		fmt.Printf("docker-registry already running on %s (pid %d)\n", reg.Addr, pid)
+	} else if reg.PID != 0 {
 		if err := writePid(d.pidFile("docker-registry"), reg.PID); err != nil {
 			return err
 		}
