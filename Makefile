@@ -23,7 +23,7 @@ test-unit:
 	$(GO) test -count=1 ./...
 
 test-e2e:
-	$(GO) test -count=1 -tags e2e -v -timeout 30m ./cmd/e2e/... 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e setup|panic)|_test.go' ; \
+	$(GO) test -count=1 -tags e2e -v -timeout 30m ./cmd/e2e 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e setup|panic)|_test.go' ; \
 		status=$${PIPESTATUS[0]}; \
 		if [ $$status -ne 0 ]; then echo "--- e2e failed; last lines of .e2e.log:"; tail -n 150 .e2e.log; fi; \
 		exit $$status

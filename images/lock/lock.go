@@ -64,6 +64,9 @@ type Tool struct {
 	Extract string
 	// Bin is the installed file name in /usr/local/bin.
 	Bin string
+	// Checksums, when set, is the release's signed checksum file, one of
+	// the sources `ws lock bump` trusts for new digests.
+	Checksums *ChecksumFile
 	// SHA256 maps a platform ("linux/amd64") to the artifact's lowercase hex
 	// digest.
 	SHA256 map[string]string
@@ -72,6 +75,17 @@ type Tool struct {
 
 	versionNode *yaml.Node
 	shaNodes    map[string]*yaml.Node
+}
+
+// ChecksumFile is an upstream "HEX  FILENAME" list with a detached OpenPGP
+// signature.
+type ChecksumFile struct {
+	// URL and Signature are templates rendered like the tool's url.
+	URL       string
+	Signature string
+	// Key is the armored public key that must have made the signature,
+	// relative to tools.lock; committing it pins it.
+	Key string
 }
 
 // Artifact is what one tool needs downloaded for one platform.

@@ -295,7 +295,7 @@ func (p *parser) parseTool(k, n *yaml.Node, platforms []Platform) *Tool {
 		return nil
 	}
 	t := &Tool{Name: name, Bin: name, Line: k.Line, SHA256: map[string]string{}, shaNodes: map[string]*yaml.Node{}}
-	fs := p.fields(n, name, "tool", "version", "source", "url", "extract", "bin", "sha256")
+	fs := p.fields(n, name, "tool", "version", "source", "url", "extract", "bin", "sha256", "checksums")
 	for _, key := range []string{"version", "url", "sha256"} {
 		if _, ok := fs[key]; !ok {
 			p.at(k, name, "missing %q", key)
@@ -338,6 +338,9 @@ func (p *parser) parseTool(k, n *yaml.Node, platforms []Platform) *Tool {
 	}
 	if f, ok := fs["sha256"]; ok {
 		p.parseChecksums(f, t, platforms)
+	}
+	if f, ok := fs["checksums"]; ok {
+		t.Checksums = p.parseChecksumFile(f, t)
 	}
 	if t.Version != "" {
 		p.checkTemplates(t, urlNode, extractNode, platforms)
@@ -387,6 +390,46 @@ func (p *parser) reported(m *yaml.Node, pl Platform) bool {
 		}
 	}
 	return false
+}
+
+func (p *parser) parseChecksumFile(f field, t *Tool) *ChecksumFile {
+	if f.value.Kind != yaml.MappingNode {
+		p.at(f.value, t.Name, "checksums must be a mapping with url, signature and key")
+		return nil
+	}
+	fs := p.fields(f.value, t.Name, "checksums", "url", "signature", "key")
+	c := &ChecksumFile{}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"url", &c.URL}, {"signature", &c.Signature}, {"key", &c.Key}} {
+		kf, ok := fs[k.key]
+		if !ok {
+			p.at(f.key, t.Name, "checksums: missing %q", k.key)
+			continue
+		}
+		v, ok := p.scalar(kf, t.Name, "checksums "+k.key)
+		if !ok {
+			continue
+		}
+		*k.dst = v
+		if k.key == "key" {
+			if strings.HasPrefix(v, "/") || strings.Contains("/"+v+"/", "/../") {
+				p.at(kf.value, t.Name, "checksums key %q: give a path inside the repository, relative to tools.lock", v)
+			}
+			continue
+		}
+		if t.Version == "" {
+			continue
+		}
+		out, err := render(v, t.Version, Platform{OS: "linux", Arch: "amd64"})
+		if err != nil {
+			p.at(kf.value, t.Name, "checksums %s template does not render: %v", k.key, err)
+		} else if !strings.HasPrefix(out, "https://") && !strings.HasPrefix(out, "http://") {
+			p.at(kf.value, t.Name, "checksums %s renders to %q, which is not an http(s) URL", k.key, out)
+		}
+	}
+	return c
 }
 
 func (p *parser) checkTemplates(t *Tool, urlNode, extractNode *yaml.Node, platforms []Platform) {
