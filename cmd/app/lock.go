@@ -19,12 +19,13 @@ import (
 func newLockCommand(e *Env) *cli.Command {
 	return &cli.Command{
 		Name:         "lock",
-		Usage:        "read and check tools.lock",
+		Usage:        "read, check and move the pins in tools.lock",
 		OnUsageError: usageError,
 		Action:       unknownCommand,
 		Subcommands: []*cli.Command{
 			newLockListCommand(e),
 			newLockVerifyCommand(e),
+			newLockBumpCommand(e),
 		},
 	}
 }

@@ -277,6 +277,10 @@ func (p *parser) parseTools(n *yaml.Node, l *Lock) {
 			p.at(k, "", "tool name %q: use lowercase letters, digits, '.', '_' and '-'", name)
 			continue
 		}
+		if name == "base" {
+			p.at(k, "", `tool name "base" is reserved for the base image (ws lock bump base); use another name`)
+			continue
+		}
 		if line, dup := firstLine[name]; dup {
 			p.at(k, name, "duplicate tool (first defined at line %d)", line)
 			continue

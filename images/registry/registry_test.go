@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// A registry that demands a bearer token, as Docker Hub does.
+func TestResolveFollowsBearerChallenge(t *testing.T) {
+	t.Parallel()
+	const digest = "sha256:" + "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/token":
+			if r.URL.Query().Get("scope") != "repository:library/debian:pull" {
+				t.Errorf("scope %q", r.URL.Query().Get("scope"))
+			}
+			w.Write([]byte(`{"token":"t0k"}`))
+		case r.URL.Path == "/v2/library/debian/manifests/bookworm-slim":
+			if r.Header.Get("Authorization") != "Bearer t0k" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="reg",scope="repository:library/debian:pull"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			if !strings.HasPrefix(r.Header.Get("Accept"), "application/vnd.oci.image.index.v1+json") {
+				t.Errorf("index not asked for first: %q", r.Header.Get("Accept"))
+			}
+			w.Header().Set("Docker-Content-Digest", digest)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	got, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:bookworm-slim@sha256:"+strings.Repeat("0", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != digest {
+		t.Fatalf("digest %s, want %s", got, digest)
+	}
+	if _, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:trixie"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing tag: %v", err)
+	}
+}
+
+func TestTagRefNeedsTag(t *testing.T) {
+	t.Parallel()
+	if _, _, err := TagRef("debian@sha256:" + strings.Repeat("0", 64)); err == nil {
+		t.Fatal("a digest-only reference has no tag to follow")
+	}
+	n, tag, err := TagRef("debian:bookworm-slim@sha256:" + strings.Repeat("0", 64))
+	if err != nil || n.String() != "docker.io/library/debian" || tag != "bookworm-slim" {
+		t.Fatalf("%v %q %v", n, tag, err)
+	}
+}
