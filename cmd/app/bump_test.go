@@ -407,7 +407,24 @@ func TestBumpRefreshesChecksumsAfterRenovate(t *testing.T) {
 	if code := run(context.Background(), e, []string{"ws", "lock", "verify"}); code != exitCheckFailed {
 		t.Fatalf("verify of a Renovate-only bump exited %d, want %d (stale checksums):\n%s", code, exitCheckFailed, stderr)
 	}
-	code, _, errText := runBump(t, f, dir, "--to", "v1.4.0", "acme/greet")
+	// The command Renovate runs, as testdata/renovate/renovate.json and the
+	// README give it.
+	raw, err := os.ReadFile("../../testdata/renovate/renovate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		PostUpgradeTasks struct{ Commands []string } `json:"postUpgradeTasks"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil || len(cfg.PostUpgradeTasks.Commands) != 1 {
+		t.Fatalf("renovate.json postUpgradeTasks: %v", err)
+	}
+	command := strings.NewReplacer("{{{newVersion}}}", "v1.4.0", "{{{depName}}}", "acme/greet").Replace(cfg.PostUpgradeTasks.Commands[0])
+	args := strings.Fields(command)
+	if len(args) < 3 || args[0] != "ws" || args[1] != "lock" || args[2] != "bump" {
+		t.Fatalf("post-upgrade command %q is not ws lock bump", command)
+	}
+	code, _, errText := runBump(t, f, dir, args[3:]...)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errText)
 	}

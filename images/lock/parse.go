@@ -222,7 +222,7 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 			p.at(f.value, "", "base image %q is not pinned by digest: write it as NAME:TAG@sha256:DIGEST (or set allow_unpinned: true)", v)
 		}
 	}
-	if f, ok := fs["packages"]; ok {
+	if f, ok := fs["packages"]; ok && f.value.Tag != "!!null" {
 		if f.value.Kind != yaml.SequenceNode {
 			p.at(f.value, "", "base packages must be a list")
 			return

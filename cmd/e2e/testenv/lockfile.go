@@ -25,7 +25,11 @@ var DefaultPackages = []string{"bash", "ca-certificates"}
 // Render returns the lock file's text.
 func (s LockSpec) Render() (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# e2e lock written by cmd/e2e/testenv\nformat: 1\nbase:\n  image: %s\n  packages:\n", s.Base)
+	fmt.Fprintf(&b, "# e2e lock written by cmd/e2e/testenv\nformat: 1\nbase:\n  image: %s\n  packages:", s.Base)
+	if len(s.Packages) == 0 {
+		b.WriteString(" []")
+	}
+	b.WriteString("\n")
 	for _, p := range s.Packages {
 		fmt.Fprintf(&b, "    - %s\n", p)
 	}
