@@ -66,6 +66,7 @@ func newApp(e *Env) *cli.App {
 		Action:         unknownCommand,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are Main's job
 		Commands: []*cli.Command{
+			newBuildCommand(e),
 			newLockCommand(e),
 			newCompletionCommand(),
 		},

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
+
+	dockerclient "github.com/docker/docker/client"
 )
 
 // Env is everything a command touches outside its own logic, so tests can
@@ -22,6 +25,8 @@ type Env struct {
 	// Log is the debug log (--debug); details that would clutter an error
 	// line go here.
 	Log *slog.Logger
+	// Docker connects to the Docker daemon, once, when a command needs it.
+	Docker func() (*dockerclient.Client, error)
 }
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
@@ -34,5 +39,6 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 		Dir:    dir,
 		HTTP:   &http.Client{},
 		Log:    slog.New(slog.DiscardHandler),
+		Docker: sync.OnceValues(newDocker),
 	}
 }

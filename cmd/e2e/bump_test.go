@@ -23,7 +23,6 @@ import (
 // A bump killed with SIGKILL while it downloads leaves tools.lock exactly as
 // it was, and no temporary file beside it.
 func TestLockBumpKilledMidRunLeavesLockIntact(t *testing.T) {
-	const amd64 = "linux/amd64"
 	old := testenv.ScriptTool("hello", "v1.0.0", amd64)
 	next := testenv.ScriptTool("hello", "v1.1.0", amd64)
 	artifacts := testenv.NewArtifactServer(old, next)

@@ -41,7 +41,6 @@ func TestLockVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const amd64 = "linux/amd64"
 	greet := testenv.ArchiveTool("greet", "v1.2.0", amd64)
 	tools := []testenv.Tool{
 		testenv.BinaryTool("kubectl", in.kubectl.Version, amd64, kubectl),

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	dockerclient "github.com/docker/docker/client"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ws-tools/ws/images/build"
+	"github.com/ws-tools/ws/images/definition"
+	"github.com/ws-tools/ws/images/lock"
+)
+
+// Environment variables ws build reads.
+const (
+	// EnvBuildKitHost names a standalone buildkitd, as buildctl reads it.
+	EnvBuildKitHost = "BUILDKIT_HOST"
+	// EnvBuildKitProgress sets the progress display, as docker buildx reads it.
+	EnvBuildKitProgress = "BUILDKIT_PROGRESS"
+)
+
+type buildOptions struct {
+	builder  string
+	platform string
+	force    bool
+	noCache  bool
+	progress string
+}
+
+func newBuildCommand(e *Env) *cli.Command {
+	var o buildOptions
+	return &cli.Command{
+		Name:  "build",
+		Usage: "build the workspace image from tools.lock (only when it does not exist yet)",
+		Description: "The image is tagged ws-tools:<hash of the lock's pins>, so an unchanged lock\n" +
+			"never builds twice. Progress goes to stderr; stdout gets the image tag.",
+		OnUsageError: usageError,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "builder", Usage: "standalone buildkitd `ADDR` (unix:///…, tcp://…); default: the Docker daemon's BuildKit", EnvVars: []string{EnvBuildKitHost}, Destination: &o.builder},
+			&cli.StringFlag{Name: "platform", Usage: "target `OS/ARCH` (checksums for it come from the lock)", Value: lock.HostPlatform().String(), Destination: &o.platform},
+			&cli.BoolFlag{Name: "force", Usage: "build even if the image exists", Destination: &o.force},
+			&cli.BoolFlag{Name: "no-cache", Usage: "build from scratch, ignoring BuildKit's cache", Destination: &o.noCache},
+			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain, rawjson or quiet", EnvVars: []string{EnvBuildKitProgress}, Value: "auto", Destination: &o.progress},
+		},
+		Action: func(c *cli.Context) error { return runBuild(c.Context, e, o) },
+	}
+}
+
+func runBuild(ctx context.Context, e *Env, o buildOptions) error {
+	l, _, err := loadLock(e)
+	if err != nil {
+		return err
+	}
+	p, err := lock.ParsePlatform(o.platform)
+	if err != nil {
+		return withHint(err, "write --platform as os/arch, e.g. linux/arm64")
+	}
+	if !containsPlatform(l.Platforms, p) {
+		return withHint(fmt.Errorf("tools.lock has no checksums for %s (platforms: %s)", p, platformList(l.Platforms)),
+			"add the platform and its checksums to tools.lock, or build for one it has")
+	}
+	switch o.progress {
+	case "auto", "tty", "plain", "rawjson", "quiet":
+	default:
+		return withHint(fmt.Errorf("--progress %q is not a display", o.progress), "use auto, tty, plain, rawjson or quiet")
+	}
+	docker, err := e.Docker()
+	if err != nil {
+		return err
+	}
+	b := &build.Builder{Docker: docker}
+	im := definition.Image{Lock: l, Platform: p}
+	res, err := b.Build(ctx, im, build.Options{
+		BuilderAddr: o.builder, Force: o.force, NoCache: o.noCache,
+		Progress: o.progress, ProgressOut: e.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case !res.Built:
+		fmt.Fprintf(e.Stderr, "%s is up to date (nothing built)\n", res.Tag)
+	case res.Merged:
+		fmt.Fprintf(e.Stderr, "built %s (tool layers merged)\n", res.Tag)
+	default:
+		fmt.Fprintf(e.Stderr, "built %s (tool layers stacked: this builder has no merge)\n", res.Tag)
+	}
+	fmt.Fprintln(e.Stdout, res.Tag)
+	return nil
+}
+
+func containsPlatform(list []lock.Platform, p lock.Platform) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func platformList(list []lock.Platform) string {
+	s := make([]string, len(list))
+	for i, p := range list {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// newDocker connects to the daemon DOCKER_HOST names (or the default
+// socket), speaking the newest API version both sides know.
+func newDocker() (*dockerclient.Client, error) {
+	c, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, &build.DaemonError{Err: err}
+	}
+	return c, nil
+}

@@ -1,0 +1,142 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ws-tools/ws/cmd/e2e/testenv"
+)
+
+const amd64 = "linux/amd64"
+
+// buildWorkspace is a workspace whose lock pins the harness's base, Debian's
+// real kubectl and two served tools (a raw one and an archive).
+type buildWorkspace struct {
+	dir     string
+	server  *testenv.ArtifactServer
+	url     string
+	tools   []testenv.Tool
+	kubectl *testenv.Kubectl
+	base    string
+}
+
+func newBuildWorkspace(t *testing.T, in *infra, extra ...testenv.Tool) *buildWorkspace {
+	t.Helper()
+	kubectl, err := os.ReadFile(in.kubectl.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := append([]testenv.Tool{
+		testenv.BinaryTool("kubectl", in.kubectl.Version, amd64, kubectl),
+		testenv.ScriptTool("hello", "v0.1.0", amd64),
+		testenv.ArchiveTool("greet", "v1.2.0", amd64),
+	}, extra...)
+	server, url := artifactServer(t, tools...)
+	w := &buildWorkspace{dir: t.TempDir(), server: server, url: url, tools: tools, kubectl: in.kubectl, base: in.base}
+	w.writeLock(t)
+	return w
+}
+
+func (w *buildWorkspace) writeLock(t *testing.T) {
+	t.Helper()
+	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools}
+	if err := spec.Write(w.dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// build runs ws build and returns the tag it printed, removing the image
+// when the test ends.
+func (w *buildWorkspace) build(t *testing.T, args ...string) (string, result) {
+	t.Helper()
+	r := runWs(t, w.dir, append([]string{"build", "--progress", "plain"}, args...)...)
+	tag := strings.TrimSpace(r.stdout)
+	if r.code == 0 {
+		t.Cleanup(func() { exec.Command("docker", "image", "rm", "-f", tag).Run() })
+	}
+	return tag, r
+}
+
+func dockerOut(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func imageExists(tag string) bool {
+	return exec.Command("docker", "image", "inspect", tag).Run() == nil
+}
+
+func TestBuildWithDockerBuildKit(t *testing.T) {
+	in := needInfra(t)
+	w := newBuildWorkspace(t, in)
+	exec.Command("docker", "image", "rm", "-f", mustTag(t, w)).Run()
+	tag, r := w.build(t)
+	if r.code != 0 {
+		t.Fatalf("ws build exited %d", r.code)
+	}
+	if !strings.HasPrefix(tag, "ws-tools:") || !imageExists(tag) {
+		t.Fatalf("stdout %q is not a built image tag", r.stdout)
+	}
+	// Every tool runs as a normal user; kubectl is the pinned one.
+	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "kubectl", "version", "--client")
+	if !strings.Contains(out, `GitVersion:"`+w.kubectl.Version+`"`) {
+		t.Fatalf("kubectl version --client in the image:\n%s", out)
+	}
+	out = dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "sh", "-c", "hello && greet && ls -l /usr/local/bin && find /var/lib/apt/lists /var/cache/apt -mindepth 1 | wc -l")
+	for _, want := range []string{"hello v0.1.0 linux/amd64", "greet v1.2.0 linux/amd64", "-rwxr-xr-x"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("image output lacks %q:\n%s", want, out)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); lines[len(lines)-1] != "0" {
+		t.Fatalf("apt lists or caches left in the image:\n%s", out)
+	}
+	labels := dockerOut(t, "image", "inspect", "--format", "{{json .Config.Labels}}", tag)
+	for _, want := range []string{`"dev.ws.tool.kubectl.version":"` + w.kubectl.Version + `"`, `"org.opencontainers.image.title":"ws workspace tools"`, `"dev.ws.lock.sha256":"`} {
+		if !strings.Contains(labels, want) {
+			t.Fatalf("labels lack %s: %s", want, labels)
+		}
+	}
+
+	// A second build finds the image by its tag and solves nothing.
+	before := w.server.Requests(w.tools[1], amd64)
+	tag2, r := w.build(t)
+	if r.code != 0 || tag2 != tag || !strings.Contains(r.stderr, "is up to date (nothing built)") {
+		t.Fatalf("second build: exit %d, tag %q:\n%s", r.code, tag2, r.stderr)
+	}
+	if w.server.Requests(w.tools[1], amd64) != before {
+		t.Fatal("the second build downloaded artifacts again")
+	}
+}
+
+func TestBuildRefusesCorruptedArtifact(t *testing.T) {
+	in := needInfra(t)
+	w := newBuildWorkspace(t, in, testenv.ScriptTool("corrupt-me", "v3.0.0", amd64))
+	tag := mustTag(t, w)
+	w.server.Corrupt(w.tools[3], amd64)
+	_, r := w.build(t)
+	if r.code != 125 {
+		t.Fatalf("build of a corrupted artifact exited %d, want 125", r.code)
+	}
+	want := "ws: checksum mismatch for corrupt-me (linux/amd64) from " + w.url + "/corrupt-me/v3.0.0/linux-amd64/corrupt-me: tools.lock pins sha256:" + w.tools[3].SHA256(amd64)
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "hint: ") {
+		t.Fatalf("stderr lacks\n  %s\n%s", want, r.stderr)
+	}
+	if imageExists(tag) {
+		t.Fatalf("%s was tagged although the build failed", tag)
+	}
+}
+
+// mustTag is the tag ws will give w's image.
+func mustTag(t *testing.T, w *buildWorkspace) string {
+	t.Helper()
+	return imageTag(t, w.dir)
+}

@@ -1,0 +1,315 @@
+// Package build builds a workspace image (images/definition) with BuildKit
+// and puts it into the Docker daemon's image store: through dockerd's
+// embedded BuildKit (the Engine API's /grpc and /session endpoints), or a
+// standalone buildkitd whose image tarball it loads into the daemon.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	dockerclient "github.com/docker/docker/client"
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+
+	"github.com/ws-tools/ws/images/definition"
+	"github.com/ws-tools/ws/images/fetch"
+)
+
+// Options are the user's choices for a build.
+type Options struct {
+	// BuilderAddr is a standalone buildkitd (unix:///…, tcp://…); empty means
+	// dockerd's embedded BuildKit.
+	BuilderAddr string
+	// Force builds even when the tagged image exists.
+	Force bool
+	// NoCache ignores BuildKit's cache too.
+	NoCache bool
+	// Progress is progressui's mode: auto, tty, plain, rawjson or quiet.
+	Progress string
+	// ProgressOut receives the build display (stderr).
+	ProgressOut io.Writer
+}
+
+// Result says what happened.
+type Result struct {
+	Tag string
+	// Built is false when the image already existed and nothing was solved.
+	Built bool
+	// Merged says whether tool layers were merged or stacked.
+	Merged bool
+}
+
+// Builder builds workspace images into one Docker daemon.
+type Builder struct {
+	Docker *dockerclient.Client
+}
+
+// Exists reports whether the daemon has the image tag.
+func (b *Builder) Exists(ctx context.Context, tag string) (bool, error) {
+	_, err := b.Docker.ImageInspect(ctx, tag)
+	if err == nil {
+		return true, nil
+	}
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return false, daemonError(err)
+}
+
+// Build makes im's image and tags it, unless it exists and o.Force is off.
+func (b *Builder) Build(ctx context.Context, im definition.Image, o Options) (Result, error) {
+	tag, err := im.Tag()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Tag: tag}
+	if !o.Force && !o.NoCache {
+		exists, err := b.Exists(ctx, tag)
+		if err != nil {
+			return res, err
+		}
+		if exists {
+			return res, nil
+		}
+	}
+	c, export, err := b.connect(ctx, o, tag)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	res.Built = true
+	res.Merged = true
+	err = b.solve(ctx, c, im, o, export, true)
+	if err != nil && strings.Contains(err.Error(), "mergeop") {
+		// Docker 20.10's embedded BuildKit predates merge: stack instead.
+		res.Merged = false
+		err = b.solve(ctx, c, im, o, export, false)
+	}
+	if err != nil {
+		return res, explain(err, im)
+	}
+	return res, nil
+}
+
+// connect opens BuildKit and says how to export into the daemon.
+func (b *Builder) connect(ctx context.Context, o Options, tag string) (*bkclient.Client, exportFunc, error) {
+	if o.BuilderAddr == "" {
+		c, err := bkclient.New(ctx, "",
+			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+				return b.Docker.DialHijack(ctx, "/grpc", "h2c", nil)
+			}),
+			bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+				return b.Docker.DialHijack(ctx, "/session", proto, meta)
+			}),
+		)
+		if err != nil {
+			return nil, nil, &NoBuildKitError{Err: err}
+		}
+		// The daemon's own exporter writes straight into its image store.
+		return c, func(context.Context) (bkclient.ExportEntry, func() error) {
+			return bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": tag}}, func() error { return nil }
+		}, nil
+	}
+	c, err := bkclient.New(ctx, o.BuilderAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to buildkitd at %s: %w", o.BuilderAddr, err)
+	}
+	return c, b.loadExport(tag), nil
+}
+
+// exportFunc gives the export entry of one solve and a wait function that
+// reports whether the image reached the daemon.
+type exportFunc func(context.Context) (bkclient.ExportEntry, func() error)
+
+// loadExport streams a standalone builder's docker-format tarball into the
+// daemon's ImageLoad.
+func (b *Builder) loadExport(tag string) exportFunc {
+	return func(ctx context.Context) (bkclient.ExportEntry, func() error) {
+		pr, pw := io.Pipe()
+		loaded := make(chan error, 1)
+		started := false
+		entry := bkclient.ExportEntry{
+			Type:  bkclient.ExporterDocker,
+			Attrs: map[string]string{"name": tag},
+			Output: func(map[string]string) (io.WriteCloser, error) {
+				started = true
+				go func() {
+					resp, err := b.Docker.ImageLoad(ctx, pr)
+					if err == nil {
+						_, err = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					pr.CloseWithError(err)
+					loaded <- err
+				}()
+				return pw, nil
+			},
+		}
+		return entry, func() error {
+			if !started {
+				return nil
+			}
+			if err := <-loaded; err != nil {
+				return fmt.Errorf("load image into Docker: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.Image, o Options, export exportFunc, merge bool) error {
+	state, err := im.State(definition.Options{Merge: merge})
+	if err != nil {
+		return err
+	}
+	cfg, err := im.Config()
+	if err != nil {
+		return err
+	}
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	def, err := state.Marshal(ctx, llb.Platform(cfg.Platform))
+	if err != nil {
+		return err
+	}
+	entry, wait := export(ctx)
+	opt := bkclient.SolveOpt{Exports: []bkclient.ExportEntry{entry}}
+	if o.NoCache {
+		opt.CacheImports = nil
+		opt.FrontendAttrs = map[string]string{"no-cache": ""}
+	}
+	mode := progressui.DisplayMode(o.Progress)
+	display, err := progressui.NewDisplay(o.ProgressOut, mode)
+	if err != nil {
+		return fmt.Errorf("progress %q: %w", o.Progress, err)
+	}
+	ch := make(chan *bkclient.SolveStatus)
+	displayed := make(chan struct{})
+	go func() {
+		defer close(displayed)
+		display.UpdateFrom(context.WithoutCancel(ctx), ch) //nolint:errcheck // the solve's error is the one that matters
+	}()
+	_, err = c.Build(ctx, opt, "ws", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		req := gateway.SolveRequest{Definition: def.ToPB()}
+		if o.NoCache {
+			req.CacheImports = nil
+		}
+		r, err := gw.Solve(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		r.AddMeta(exptypes.ExporterImageConfigKey, cfgJSON)
+		return r, nil
+	}, ch)
+	<-displayed
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// NoBuildKitError is a daemon without BuildKit.
+type NoBuildKitError struct{ Err error }
+
+func (e *NoBuildKitError) Error() string {
+	return fmt.Sprintf("the Docker daemon's BuildKit does not answer: %v", e.Err)
+}
+
+func (e *NoBuildKitError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *NoBuildKitError) Hint() string {
+	return "use Docker 20.10 or newer with BuildKit enabled, or a standalone buildkitd with --builder unix:///run/buildkit/buildkitd.sock"
+}
+
+// DaemonError is a Docker daemon that cannot be reached.
+type DaemonError struct{ Err error }
+
+func (e *DaemonError) Error() string { return fmt.Sprintf("cannot talk to Docker: %v", e.Err) }
+func (e *DaemonError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *DaemonError) Hint() string {
+	return "start Docker (or set DOCKER_HOST), then check with `docker info`"
+}
+
+func daemonError(err error) error {
+	if dockerclient.IsErrConnectionFailed(err) {
+		return &DaemonError{Err: err}
+	}
+	return err
+}
+
+// digestMismatchRe is BuildKit's HTTP source failing its checksum.
+var digestMismatchRe = regexp.MustCompile(`digest mismatch (sha256:[0-9a-f]{64}): (sha256:[0-9a-f]{64})`)
+
+// explain turns BuildKit's failures into the errors ws reports: a checksum
+// mismatch names the tool, platform and URL it belongs to.
+func explain(err error, im definition.Image) error {
+	msg := err.Error()
+	if m := digestMismatchRe.FindStringSubmatch(msg); m != nil {
+		// BuildKit versions disagree on the order of the two digests: the
+		// pinned one is whichever the lock holds.
+		first, second := strings.TrimPrefix(m[1], "sha256:"), strings.TrimPrefix(m[2], "sha256:")
+		for _, t := range im.Lock.Tools {
+			a, aerr := t.Artifact(im.Platform)
+			if aerr != nil {
+				continue
+			}
+			switch a.SHA256 {
+			case first:
+				return &fetch.ChecksumError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Want: first, Got: second}
+			case second:
+				return &fetch.ChecksumError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Want: second, Got: first}
+			}
+		}
+	}
+	for _, t := range im.Lock.Tools {
+		a, aerr := t.Artifact(im.Platform)
+		if aerr == nil && strings.Contains(msg, a.URL) {
+			return &fetch.DownloadError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Err: errors.New(lastLine(msg))}
+		}
+	}
+	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {
+		return &BaseImageError{Image: im.Lock.Base.Image, Err: errors.New(lastLine(msg))}
+	}
+	return fmt.Errorf("build: %w", err)
+}
+
+// BaseImageError is a base image the builder could not get.
+type BaseImageError struct {
+	Image string
+	Err   error
+}
+
+func (e *BaseImageError) Error() string {
+	return fmt.Sprintf("base image %s: %v", e.Image, e.Err)
+}
+
+func (e *BaseImageError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *BaseImageError) Hint() string {
+	return "check the base image reference and digest in tools.lock, and that the builder can reach its registry; `ws lock bump base` re-pins it"
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,208 @@
+// Package definition turns tools.lock into the workspace image's BuildKit
+// definition (LLB) and image config, and names the result by content. It
+// builds nothing and talks to no daemon.
+//
+// Shape: the base image by digest with the lock's Debian packages installed
+// (one RUN, leaving no apt lists or caches), then one layer per tool holding
+// only /usr/local/bin/<bin>. Each tool is fetched by BuildKit's HTTP source,
+// which checks the lock's sha256, and archives are unpacked by BuildKit
+// itself, so the image needs no curl, tar or shell to get its tools. With
+// merge, a tool's layer depends on nothing but that tool, so bumping one
+// tool leaves every other tool's layer as it was.
+package definition
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/client/llb"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ws-tools/ws/images/lock"
+)
+
+// Version names this package's recipe; it is part of every image tag, so
+// changing the recipe changes the tags and nothing stale is reused.
+const Version = "1"
+
+// ImageRepo is the local repository of workspace images.
+const ImageRepo = "ws-tools"
+
+// Labels on every workspace image.
+const (
+	LabelLockHash   = "dev.ws.lock.sha256"
+	LabelDefinition = "dev.ws.definition"
+	LabelToolPrefix = "dev.ws.tool."
+)
+
+const binDir = "/usr/local/bin"
+
+// epoch is the time stamp of every file ws puts in the image, so layers
+// depend on their content only.
+var epoch = time.Unix(0, 0).UTC()
+
+// Image is a workspace image to build for one platform.
+type Image struct {
+	Lock     *lock.Lock
+	Platform lock.Platform
+}
+
+// Hash is the content address of the image: the lock's pins as they apply
+// to the platform (not its comments or layout) and the recipe's version.
+func (im Image) Hash() (string, error) {
+	type toolKey struct {
+		Name, Version, Bin, URL, Member, SHA256 string
+	}
+	key := struct {
+		Definition string
+		Platform   string
+		Base       string
+		Packages   []string
+		Tools      []toolKey
+	}{Definition: Version, Platform: im.Platform.String(), Base: im.Lock.Base.Image, Packages: im.Lock.Base.Packages}
+	for _, t := range im.Lock.Tools {
+		a, err := t.Artifact(im.Platform)
+		if err != nil {
+			return "", err
+		}
+		key.Tools = append(key.Tools, toolKey{t.Name, t.Version, t.Bin, a.URL, a.Member, a.SHA256})
+	}
+	b, err := json.Marshal(key)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Tag is the local image name, ws-tools:<first 16 hex of Hash>.
+func (im Image) Tag() (string, error) {
+	h, err := im.Hash()
+	if err != nil {
+		return "", err
+	}
+	return ImageRepo + ":" + h[:16], nil
+}
+
+// Options shape the definition for a builder.
+type Options struct {
+	// Merge stacks the tool layers with llb.Merge; builders without the
+	// merge op (Docker 20.10's embedded BuildKit) get a plain stack.
+	Merge bool
+}
+
+// State returns the image's LLB.
+func (im Image) State(o Options) (llb.State, error) {
+	if !im.Lock.Base.AllowUnpinned && !strings.Contains(im.Lock.Base.Image, "@sha256:") {
+		return llb.State{}, fmt.Errorf("base image %s is not pinned by digest", im.Lock.Base.Image)
+	}
+	p := ociPlatform(im.Platform)
+	ws := llb.Image(im.Lock.Base.Image, llb.Platform(p), llb.WithCustomName("base "+im.Lock.Base.Image))
+	if pkgs := im.Lock.Base.Packages; len(pkgs) > 0 {
+		ws = ws.Run(
+			llb.Args([]string{"/bin/sh", "-c", installScript(pkgs)}),
+			llb.AddEnv("DEBIAN_FRONTEND", "noninteractive"),
+			llb.WithCustomName("apt-get install "+strings.Join(pkgs, " ")),
+		).Root()
+	}
+	var layers []llb.State
+	final := ws
+	for _, t := range im.Lock.Tools {
+		a, err := t.Artifact(im.Platform)
+		if err != nil {
+			return llb.State{}, err
+		}
+		src, srcPath := toolSource(a)
+		dest := path.Join(binDir, t.Bin)
+		copyInfo := &llb.CopyInfo{
+			CreateDestPath: true,
+			Mode:           &llb.ChmodOpt{Mode: 0o755},
+			CreatedTime:    &epoch,
+		}
+		name := llb.WithCustomNamef("install %s %s as %s", t.Name, t.Version, dest)
+		if o.Merge {
+			layers = append(layers, llb.Scratch().File(llb.Copy(src, srcPath, dest, copyInfo), name))
+		} else {
+			final = final.File(llb.Copy(src, srcPath, dest, copyInfo), name)
+		}
+	}
+	if o.Merge && len(layers) > 0 {
+		final = llb.Merge(append([]llb.State{ws}, layers...), llb.WithCustomName("merge tool layers"))
+	}
+	return final, nil
+}
+
+// toolSource is the state and path holding a tool's binary: the verified
+// download itself, or the member of the archive BuildKit unpacked.
+func toolSource(a lock.Artifact) (llb.State, string) {
+	file := path.Base(a.URL)
+	if file == "" || file == "/" || file == "." {
+		file = a.Tool
+	}
+	fetched := llb.HTTP(a.URL,
+		llb.Checksum(digest.Digest("sha256:"+a.SHA256)),
+		llb.Filename(file),
+		llb.Chmod(0o755),
+		llb.WithCustomNamef("fetch %s (%s)", a.Tool, a.Platform),
+	)
+	if a.Member == "" {
+		return fetched, "/" + file
+	}
+	unpacked := llb.Scratch().File(
+		llb.Copy(fetched, "/"+file, "/", &llb.CopyInfo{AttemptUnpack: true}),
+		llb.WithCustomNamef("unpack %s (%s)", a.Tool, a.Platform),
+	)
+	return unpacked, "/" + a.Member
+}
+
+// installScript installs packages and removes everything apt leaves behind.
+func installScript(pkgs []string) string {
+	return "set -e; apt-get update -qq; " +
+		"apt-get install -y -qq --no-install-recommends " + strings.Join(pkgs, " ") + " >/dev/null; " +
+		"apt-get clean; " +
+		"rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /var/log/alternatives.log " +
+		"/var/cache/debconf/*-old /var/lib/dpkg/*-old"
+}
+
+// Config is the image config: PATH with the tools, bash as the command, and
+// labels saying what the image holds.
+func (im Image) Config() (ocispecs.Image, error) {
+	h, err := im.Hash()
+	if err != nil {
+		return ocispecs.Image{}, err
+	}
+	labels := map[string]string{
+		"org.opencontainers.image.title":       "ws workspace tools",
+		"org.opencontainers.image.description": "CLIs pinned by tools.lock, built by ws",
+		"org.opencontainers.image.base.name":   im.Lock.Base.Image,
+		"org.opencontainers.image.version":     h[:16],
+		LabelLockHash:                          h,
+		LabelDefinition:                        Version,
+	}
+	if i := strings.Index(im.Lock.Base.Image, "@"); i >= 0 {
+		labels["org.opencontainers.image.base.digest"] = im.Lock.Base.Image[i+1:]
+	}
+	for _, t := range im.Lock.Tools {
+		labels[LabelToolPrefix+t.Name+".version"] = t.Version
+	}
+	return ocispecs.Image{
+		Platform: ociPlatform(im.Platform),
+		Config: ocispecs.ImageConfig{
+			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd:        []string{"/bin/bash"},
+			WorkingDir: "/",
+			Labels:     labels,
+		},
+		RootFS: ocispecs.RootFS{Type: "layers"},
+	}, nil
+}
+
+func ociPlatform(p lock.Platform) ocispecs.Platform {
+	return ocispecs.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant}
+}
