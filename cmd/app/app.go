@@ -62,7 +62,7 @@ func newApp(e *Env) *cli.App {
 			}
 			return nil
 		},
-		OnUsageError: usageError,
+		OnUsageError:   usageError,
 		Action:         unknownCommand,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are Main's job
 		Commands: []*cli.Command{
