@@ -140,3 +140,61 @@ func mustTag(t *testing.T, w *buildWorkspace) string {
 	t.Helper()
 	return imageTag(t, w.dir)
 }
+
+func rootfsLayers(t *testing.T, tag string) []string {
+	t.Helper()
+	return strings.Fields(strings.Trim(strings.TrimSpace(dockerOut(t, "image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", tag)), "[]"))
+}
+
+// A standalone buildkitd (the team's shared builder) builds the same image,
+// merging the tool layers; bumping one tool then fetches only that tool
+// again, and every other layer keeps its digest.
+func TestBuildWithStandaloneBuildKit(t *testing.T) {
+	in := needInfra(t)
+	bk := needBuildkitd(t)
+	w := newBuildWorkspace(t, in)
+	exec.Command("docker", "image", "rm", "-f", mustTag(t, w)).Run()
+	tag, r := w.build(t, "--builder", bk.Addr)
+	if r.code != 0 || !strings.Contains(r.stderr, "(tool layers merged)") {
+		t.Fatalf("ws build --builder exited %d:\n%s", r.code, r.stderr)
+	}
+	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "sh", "-c", "kubectl version --client && hello && greet")
+	for _, want := range []string{`GitVersion:"` + w.kubectl.Version + `"`, "hello v0.1.0 linux/amd64", "greet v1.2.0 linux/amd64"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("image output lacks %q:\n%s", want, out)
+		}
+	}
+	before := rootfsLayers(t, tag)
+
+	kubectlReqs, greetReqs := w.server.Requests(w.tools[0], amd64), w.server.Requests(w.tools[2], amd64)
+	bumped := testenv.ScriptTool("hello", "v0.2.0", amd64)
+	w.server.Add(bumped)
+	w.tools[1] = bumped
+	w.writeLock(t)
+	tag2, r := w.build(t, "--builder", bk.Addr)
+	if r.code != 0 || tag2 == tag {
+		t.Fatalf("build after the bump: exit %d, tag %s (was %s)", r.code, tag2, tag)
+	}
+	if w.server.Requests(w.tools[0], amd64) != kubectlReqs || w.server.Requests(w.tools[2], amd64) != greetReqs {
+		t.Fatal("bumping hello fetched kubectl or greet again")
+	}
+	if w.server.Requests(bumped, amd64) != 1 {
+		t.Fatalf("the bumped hello was fetched %d times, want 1", w.server.Requests(bumped, amd64))
+	}
+	after := rootfsLayers(t, tag2)
+	if len(after) != len(before) {
+		t.Fatalf("layer count changed from %d to %d", len(before), len(after))
+	}
+	var changed []int
+	for i := range before {
+		if before[i] != after[i] {
+			changed = append(changed, i)
+		}
+	}
+	if len(changed) != 1 {
+		t.Fatalf("bumping one tool changed layers %v of\n%v\n%v", changed, before, after)
+	}
+	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", tag2, "hello"); !strings.Contains(out, "hello v0.2.0") {
+		t.Fatalf("bumped image runs %q", out)
+	}
+}

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	buildkitdVal.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -140,4 +141,31 @@ func runWs(t *testing.T, dir string, args ...string) result {
 	}
 	t.Logf("ws %v -> %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
 	return result{stdout.String(), stderr.String(), code}
+}
+
+var (
+	buildkitdOnce sync.Once
+	buildkitdVal  *testenv.Buildkitd
+	buildkitdErr  error
+)
+
+// needBuildkitd is a standalone buildkitd for this run, stopped by TestMain.
+func needBuildkitd(t *testing.T) *testenv.Buildkitd {
+	t.Helper()
+	in := needInfra(t)
+	buildkitdOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		repo, err := filepath.Abs("../..")
+		if err != nil {
+			buildkitdErr = err
+			return
+		}
+		fmt.Fprintln(os.Stderr, "e2e setup: building and starting buildkitd")
+		buildkitdVal, buildkitdErr = testenv.StartBuildkitd(ctx, repo, in.cache, in.registry.Addr)
+	})
+	if buildkitdErr != nil {
+		unavailable(t, "%v", buildkitdErr)
+	}
+	return buildkitdVal
 }

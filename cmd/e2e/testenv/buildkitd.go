@@ -1,0 +1,82 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Buildkitd is a standalone BuildKit daemon (OCI worker, runc), built from
+// the version go.mod pins, as a team's shared or remote builder would be.
+type Buildkitd struct {
+	Addr string // unix:///…/buildkitd.sock
+	cmd  *exec.Cmd
+}
+
+// StartBuildkitd builds buildkitd (cached by Go's build cache) and starts it
+// with its state under cacheDir, trusting the plain-HTTP local registry.
+func StartBuildkitd(ctx context.Context, repo, cacheDir, registryAddr string) (*Buildkitd, error) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		return nil, fmt.Errorf("buildkitd needs runc (apt-get install runc)")
+	}
+	dir := filepath.Join(cacheDir, "buildkitd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "buildkitd")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/moby/buildkit/cmd/buildkitd")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build buildkitd: %w\n%s", err, tail(out, 20))
+	}
+	cfg := filepath.Join(dir, "buildkitd.toml")
+	conf := fmt.Sprintf("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.%q]\n  http = true\n", registryAddr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "buildkitd.sock")
+	os.Remove(sock)
+	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--addr", "unix://"+sock)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start buildkitd: %w", err)
+	}
+	b := &Buildkitd{Addr: "unix://" + sock, cmd: cmd}
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return b, nil
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Stop()
+	return nil, fmt.Errorf("buildkitd did not listen on %s within 30s (log: %s)", sock, logf.Name())
+}
+
+// Stop ends the daemon.
+func (b *Buildkitd) Stop() {
+	if b == nil || b.cmd.Process == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { b.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		b.cmd.Process.Kill()
+		<-done
+	}
+}
