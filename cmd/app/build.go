@@ -27,6 +27,7 @@ type buildOptions struct {
 	force    bool
 	noCache  bool
 	progress string
+	push     string
 }
 
 func newBuildCommand(e *Env) *cli.Command {
@@ -42,6 +43,7 @@ func newBuildCommand(e *Env) *cli.Command {
 			&cli.StringFlag{Name: "platform", Usage: "target `OS/ARCH` (checksums for it come from the lock)", Value: lock.HostPlatform().String(), Destination: &o.platform},
 			&cli.BoolFlag{Name: "force", Usage: "build even if the image exists", Destination: &o.force},
 			&cli.BoolFlag{Name: "no-cache", Usage: "build from scratch, ignoring BuildKit's cache", Destination: &o.noCache},
+			&cli.StringFlag{Name: "push", Usage: "push the image to `REPO`:<hash> so the team pulls instead of building (usually the lock's image:)", Destination: &o.push},
 			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain, rawjson or quiet", EnvVars: []string{EnvBuildKitProgress}, Value: "auto", Destination: &o.progress},
 		},
 		Action: func(c *cli.Context) error { return runBuild(c.Context, e, o) },
@@ -74,18 +76,27 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	im := definition.Image{Lock: l, Platform: p}
 	res, err := b.Build(ctx, im, build.Options{
 		BuilderAddr: o.builder, Force: o.force, NoCache: o.noCache,
-		Progress: o.progress, ProgressOut: e.Stderr,
+		Progress: o.progress, ProgressOut: e.Stderr, SharedRepo: l.Image,
 	})
 	if err != nil {
 		return err
 	}
 	switch {
+	case res.Pulled != "":
+		fmt.Fprintf(e.Stderr, "pulled %s as %s (nothing built)\n", res.Pulled, res.Tag)
 	case !res.Built:
 		fmt.Fprintf(e.Stderr, "%s is up to date (nothing built)\n", res.Tag)
 	case res.Merged:
 		fmt.Fprintf(e.Stderr, "built %s (tool layers merged)\n", res.Tag)
 	default:
 		fmt.Fprintf(e.Stderr, "built %s (tool layers stacked: this builder has no merge)\n", res.Tag)
+	}
+	if o.push != "" {
+		ref := build.SharedRef(o.push, res.Tag)
+		if err := b.Push(ctx, res.Tag, ref); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stderr, "pushed %s\n", ref)
 	}
 	fmt.Fprintln(e.Stdout, res.Tag)
 	return nil

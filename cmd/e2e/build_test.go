@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ws-tools/ws/cmd/e2e/testenv"
 )
@@ -22,6 +24,7 @@ type buildWorkspace struct {
 	tools   []testenv.Tool
 	kubectl *testenv.Kubectl
 	base    string
+	image   string // the lock's shared image repository
 }
 
 func newBuildWorkspace(t *testing.T, in *infra, extra ...testenv.Tool) *buildWorkspace {
@@ -43,7 +46,7 @@ func newBuildWorkspace(t *testing.T, in *infra, extra ...testenv.Tool) *buildWor
 
 func (w *buildWorkspace) writeLock(t *testing.T) {
 	t.Helper()
-	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools}
+	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image}
 	if err := spec.Write(w.dir); err != nil {
 		t.Fatal(err)
 	}
@@ -196,5 +199,35 @@ func TestBuildWithStandaloneBuildKit(t *testing.T) {
 	}
 	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", tag2, "hello"); !strings.Contains(out, "hello v0.2.0") {
 		t.Fatalf("bumped image runs %q", out)
+	}
+}
+
+// ws build --push shares the image through the registry; with the image
+// gone locally, ws build pulls it instead of building.
+func TestBuildPushThenPullInsteadOfBuilding(t *testing.T) {
+	in := needInfra(t)
+	w := newBuildWorkspace(t, in, testenv.ScriptTool("shared", fmt.Sprintf("v%d", time.Now().UnixNano()), amd64))
+	w.image = in.registry.Addr + "/ws-e2e/shared-tools"
+	w.writeLock(t)
+	tag, r := w.build(t, "--push", w.image)
+	shared := w.image + ":" + strings.TrimPrefix(tag, "ws-tools:")
+	if r.code != 0 || !strings.Contains(r.stderr, "pushed "+shared) {
+		t.Fatalf("build --push: exit %d:\n%s", r.code, r.stderr)
+	}
+	if d, err := in.registry.Digest(t.Context(), "ws-e2e/shared-tools", strings.TrimPrefix(tag, "ws-tools:")); err != nil || d == "" {
+		t.Fatalf("the registry does not have %s: %v", shared, err)
+	}
+	dockerOut(t, "image", "rm", "-f", tag, shared)
+	requests := w.server.Requests(w.tools[3], amd64)
+
+	tag2, r := w.build(t)
+	if r.code != 0 || tag2 != tag || !strings.Contains(r.stderr, "pulled "+shared+" as "+tag+" (nothing built)") {
+		t.Fatalf("build with the image in the registry: exit %d, tag %s:\n%s", r.code, tag2, r.stderr)
+	}
+	if w.server.Requests(w.tools[3], amd64) != requests {
+		t.Fatal("the pull fetched tool artifacts: it built instead")
+	}
+	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", tag, "shared"); !strings.Contains(out, "shared v") {
+		t.Fatalf("pulled image runs %q", out)
 	}
 }

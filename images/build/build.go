@@ -39,6 +39,9 @@ type Options struct {
 	Progress string
 	// ProgressOut receives the build display (stderr).
 	ProgressOut io.Writer
+	// SharedRepo is the lock's image repository: its REPO:<hash> is pulled
+	// instead of building when the registry has it.
+	SharedRepo string
 }
 
 // Result says what happened.
@@ -46,6 +49,8 @@ type Result struct {
 	Tag string
 	// Built is false when the image already existed and nothing was solved.
 	Built bool
+	// Pulled names the shared image that was pulled instead of building.
+	Pulled string
 	// Merged says whether tool layers were merged or stacked.
 	Merged bool
 }
@@ -81,6 +86,17 @@ func (b *Builder) Build(ctx context.Context, im definition.Image, o Options) (Re
 		}
 		if exists {
 			return res, nil
+		}
+		if o.SharedRepo != "" {
+			ref := SharedRef(o.SharedRepo, tag)
+			found, err := b.Pull(ctx, ref, tag)
+			if err != nil {
+				return res, err
+			}
+			if found {
+				res.Pulled = ref
+				return res, nil
+			}
 		}
 	}
 	c, export, err := b.connect(ctx, o, tag)

@@ -29,6 +29,9 @@ type Lock struct {
 	// Tools in the order the file lists them, so listings and images follow
 	// the user's order.
 	Tools []*Tool
+	// Image is an optional registry repository where the team shares built
+	// workspace images: ws pulls REPO:<hash> instead of building.
+	Image string
 	// Warnings are problems the user opted into, such as an unpinned base.
 	Warnings []string
 

@@ -83,8 +83,10 @@ func TestParseProblems(t *testing.T) {
 	}{
 		{"unknown key in tool", [2]string{"    extract: flux\n", "    extract: flux\n    checksum: x\n"},
 			`tools.lock:14:5: tool "flux": unknown key "checksum" in tool`},
-		{"unknown top-level key", [2]string{"format: 1\n", "format: 1\nimage: x\n"},
-			`tools.lock:3:1: unknown key "image" in the top level`},
+		{"unknown top-level key", [2]string{"format: 1\n", "format: 1\nimgae: x\n"},
+			`tools.lock:3:1: unknown key "imgae" in the top level`},
+		{"shared image with a tag", [2]string{"format: 1\n", "format: 1\nimage: registry.example/team/tools:v1\n"},
+			`tools.lock:3:8: image "registry.example/team/tools:v1": give a repository without tag or digest`},
 		{"duplicate tool", [2]string{"  kubectl:\n    version: v1.36.4", "  flux:\n    version: v1.36.4"},
 			`tools.lock:17:3: tool "flux": duplicate tool (first defined at line 9)`},
 		{"missing checksum for a platform", [2]string{"      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb\n", ""},

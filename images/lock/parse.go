@@ -20,6 +20,8 @@ var (
 	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$`)
 	sourceRe     = regexp.MustCompile(`^github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	digestRefRe  = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	// A repository: optional registry host[:port], lowercase path, no tag.
+	imageRepoRe = regexp.MustCompile(`^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 )
 
 // Load reads and validates a lock file.
@@ -159,7 +161,7 @@ func (p *parser) scalar(f field, tool, what string) (string, bool) {
 }
 
 func (p *parser) parseTop(m *yaml.Node, l *Lock) {
-	fs := p.fields(m, "", "the top level", "format", "base", "platforms", "tools")
+	fs := p.fields(m, "", "the top level", "format", "base", "platforms", "tools", "image")
 	for _, key := range []string{"format", "base", "platforms", "tools"} {
 		if _, ok := fs[key]; !ok {
 			p.add(m.Line, m.Column, "", "missing %q", key)
@@ -187,6 +189,14 @@ func (p *parser) parseTop(m *yaml.Node, l *Lock) {
 	}
 	if f, ok := fs["tools"]; ok {
 		p.parseTools(f.value, l)
+	}
+	if f, ok := fs["image"]; ok {
+		if v, ok := p.scalar(f, "", "image"); ok {
+			if !imageRepoRe.MatchString(v) {
+				p.at(f.value, "", "image %q: give a repository without tag or digest (ws tags it with the lock's hash), e.g. registry.example/team/ws-tools", v)
+			}
+			l.Image = v
+		}
 	}
 }
 

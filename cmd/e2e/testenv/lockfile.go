@@ -17,6 +17,8 @@ type LockSpec struct {
 	// Server is the artifact server's base URL.
 	Server string
 	Tools  []Tool
+	// Image is the lock's shared image repository, if any.
+	Image string
 }
 
 // DefaultPackages keeps e2e images small and quick to build.
@@ -32,6 +34,9 @@ func (s LockSpec) Render() (string, error) {
 	b.WriteString("\n")
 	for _, p := range s.Packages {
 		fmt.Fprintf(&b, "    - %s\n", p)
+	}
+	if s.Image != "" {
+		fmt.Fprintf(&b, "image: %s\n", s.Image)
 	}
 	b.WriteString("platforms:\n")
 	for _, p := range s.Platforms {
