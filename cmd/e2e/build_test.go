@@ -231,3 +231,42 @@ func TestBuildPushThenPullInsteadOfBuilding(t *testing.T) {
 		t.Fatalf("pulled image runs %q", out)
 	}
 }
+
+// Each failure a user can act on is one line naming its subject, a hint,
+// exit 125, and no image tagged.
+func TestBuildErrors(t *testing.T) {
+	in := needInfra(t)
+	t.Run("no Docker daemon", func(t *testing.T) {
+		w := newBuildWorkspace(t, in)
+		t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+		_, r := w.build(t)
+		if r.code != 125 || !strings.Contains(r.stderr, "ws: cannot talk to Docker") || !strings.Contains(r.stderr, "hint: start Docker") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+	})
+	t.Run("unreachable URL", func(t *testing.T) {
+		// A tool BuildKit has never fetched: cached ones need no download.
+		w := newBuildWorkspace(t, in, testenv.ScriptTool("unreachable", fmt.Sprintf("v%d", time.Now().UnixNano()), amd64))
+		w.url = "http://127.0.0.1:9" // discard port: nothing listens
+		w.writeLock(t)
+		_, r := w.build(t)
+		if r.code != 125 || !strings.Contains(r.stderr, "ws: download unreachable (linux/amd64) from http://127.0.0.1:9/unreachable/") || !strings.Contains(r.stderr, "hint: ") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+		if imageExists(mustTag(t, w)) {
+			t.Fatal("tagged after a failed build")
+		}
+	})
+	t.Run("base image not found", func(t *testing.T) {
+		w := newBuildWorkspace(t, in)
+		w.base = in.registry.Addr + "/ws-e2e/no-such-image:bookworm@sha256:" + strings.Repeat("0", 64)
+		w.writeLock(t)
+		_, r := w.build(t)
+		if r.code != 125 || !strings.Contains(r.stderr, "ws: base image "+w.base+": not found") || !strings.Contains(r.stderr, "hint: ") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+		if imageExists(mustTag(t, w)) {
+			t.Fatal("tagged after a failed build")
+		}
+	})
+}

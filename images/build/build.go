@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/versions"
 	dockerclient "github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -121,6 +122,10 @@ func (b *Builder) Build(ctx context.Context, im definition.Image, o Options) (Re
 // connect opens BuildKit and says how to export into the daemon.
 func (b *Builder) connect(ctx context.Context, o Options, tag string) (*bkclient.Client, exportFunc, error) {
 	if o.BuilderAddr == "" {
+		b.Docker.NegotiateAPIVersion(ctx)
+		if v := b.Docker.ClientVersion(); versions.LessThan(v, minAPIVersion) {
+			return nil, nil, &DaemonTooOldError{APIVersion: v}
+		}
 		c, err := bkclient.New(ctx, "",
 			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 				return b.Docker.DialHijack(ctx, "/grpc", "h2c", nil)
@@ -237,6 +242,22 @@ func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.I
 	return wait()
 }
 
+// minAPIVersion is Docker 19.03's API, the first whose embedded BuildKit
+// serves /grpc and /session to clients.
+const minAPIVersion = "1.40"
+
+// DaemonTooOldError is a Docker daemon whose API predates BuildKit access.
+type DaemonTooOldError struct{ APIVersion string }
+
+func (e *DaemonTooOldError) Error() string {
+	return fmt.Sprintf("the Docker daemon speaks API %s; building needs %s (Docker 19.03) or newer", e.APIVersion, minAPIVersion)
+}
+
+// Hint says what to do about it.
+func (e *DaemonTooOldError) Hint() string {
+	return "upgrade Docker, or build with a standalone buildkitd: --builder unix:///run/buildkit/buildkitd.sock"
+}
+
 // NoBuildKitError is a daemon without BuildKit.
 type NoBuildKitError struct{ Err error }
 
@@ -296,11 +317,19 @@ func explain(err error, im definition.Image) error {
 	for _, t := range im.Lock.Tools {
 		a, aerr := t.Artifact(im.Platform)
 		if aerr == nil && strings.Contains(msg, a.URL) {
-			return &fetch.DownloadError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Err: errors.New(lastLine(msg))}
+			reason := lastLine(msg)
+			if i := strings.LastIndex(reason, a.URL+`": `); i >= 0 {
+				reason = reason[i+len(a.URL)+3:] // Go's `Get "URL": ` prefix; the URL is said already
+			}
+			return &fetch.DownloadError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Err: errors.New(reason)}
 		}
 	}
 	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {
-		return &BaseImageError{Image: im.Lock.Base.Image, Err: errors.New(lastLine(msg))}
+		reason := lastLine(msg)
+		if i := strings.LastIndex(reason, ": "); i >= 0 {
+			reason = reason[i+2:] // BuildKit repeats the reference before the reason
+		}
+		return &BaseImageError{Image: im.Lock.Base.Image, Err: errors.New(reason)}
 	}
 	return fmt.Errorf("build: %w", err)
 }
