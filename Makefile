@@ -28,8 +28,11 @@ test-e2e:
 		if [ $$status -ne 0 ]; then echo "--- e2e failed; last lines of .e2e.log:"; tail -n 150 .e2e.log; fi; \
 		exit $$status
 
+# Benchmarks print each figure beside its baseline measured in the same run,
+# and their ratio (see README). The e2e ones need Docker, like make test-e2e.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 3x -timeout 60m ./cmd/e2e
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./images/lock

@@ -27,7 +27,7 @@ type buildWorkspace struct {
 	image   string // the lock's shared image repository
 }
 
-func newBuildWorkspace(t *testing.T, in *infra, extra ...testenv.Tool) *buildWorkspace {
+func newBuildWorkspace(t testing.TB, in *infra, extra ...testenv.Tool) *buildWorkspace {
 	t.Helper()
 	kubectl, err := os.ReadFile(in.kubectl.Path)
 	if err != nil {
@@ -44,7 +44,7 @@ func newBuildWorkspace(t *testing.T, in *infra, extra ...testenv.Tool) *buildWor
 	return w
 }
 
-func (w *buildWorkspace) writeLock(t *testing.T) {
+func (w *buildWorkspace) writeLock(t testing.TB) {
 	t.Helper()
 	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image}
 	if err := spec.Write(w.dir); err != nil {
@@ -54,7 +54,7 @@ func (w *buildWorkspace) writeLock(t *testing.T) {
 
 // build runs ws build and returns the tag it printed, removing the image
 // when the test ends.
-func (w *buildWorkspace) build(t *testing.T, args ...string) (string, result) {
+func (w *buildWorkspace) build(t testing.TB, args ...string) (string, result) {
 	t.Helper()
 	r := runWs(t, w.dir, append([]string{"build", "--progress", "plain"}, args...)...)
 	tag := strings.TrimSpace(r.stdout)
@@ -64,7 +64,7 @@ func (w *buildWorkspace) build(t *testing.T, args ...string) (string, result) {
 	return tag, r
 }
 
-func dockerOut(t *testing.T, args ...string) string {
+func dockerOut(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
@@ -139,12 +139,12 @@ func TestBuildRefusesCorruptedArtifact(t *testing.T) {
 }
 
 // mustTag is the tag ws will give w's image.
-func mustTag(t *testing.T, w *buildWorkspace) string {
+func mustTag(t testing.TB, w *buildWorkspace) string {
 	t.Helper()
 	return imageTag(t, w.dir)
 }
 
-func rootfsLayers(t *testing.T, tag string) []string {
+func rootfsLayers(t testing.TB, tag string) []string {
 	t.Helper()
 	return strings.Fields(strings.Trim(strings.TrimSpace(dockerOut(t, "image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", tag)), "[]"))
 }

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // unavailable skips a test whose real part is missing, or fails it when
 // WS_E2E_REQUIRE is set: CI must never pass by skipping.
-func unavailable(t *testing.T, format string, args ...any) {
+func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv(testenv.EnvRequire) != "" {
 		t.Fatalf("e2e prerequisite missing (%s is set, so this fails instead of skipping): "+format,
@@ -70,7 +70,7 @@ var (
 	infraErr  error
 )
 
-func needInfra(t *testing.T) *infra {
+func needInfra(t testing.TB) *infra {
 	t.Helper()
 	if err := exec.Command("docker", "info").Run(); err != nil {
 		unavailable(t, "no Docker engine answers (docker info: %v)", err)
@@ -101,7 +101,7 @@ func needInfra(t *testing.T) *infra {
 }
 
 // artifactServer serves tools from this process for the test's lifetime.
-func artifactServer(t *testing.T, tools ...testenv.Tool) (*testenv.ArtifactServer, string) {
+func artifactServer(t testing.TB, tools ...testenv.Tool) (*testenv.ArtifactServer, string) {
 	t.Helper()
 	s := testenv.NewArtifactServer(tools...)
 	srv := httptest.NewServer(s)
@@ -116,7 +116,7 @@ type result struct {
 }
 
 // runWs runs ws in dir with an isolated HOME and XDG dirs.
-func runWs(t *testing.T, dir string, args ...string) result {
+func runWs(t testing.TB, dir string, args ...string) result {
 	t.Helper()
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -150,7 +150,7 @@ var (
 )
 
 // needBuildkitd is a standalone buildkitd for this run, stopped by TestMain.
-func needBuildkitd(t *testing.T) *testenv.Buildkitd {
+func needBuildkitd(t testing.TB) *testenv.Buildkitd {
 	t.Helper()
 	in := needInfra(t)
 	buildkitdOnce.Do(func() {

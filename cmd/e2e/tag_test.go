@@ -11,7 +11,7 @@ import (
 )
 
 // imageTag is the content-addressed tag ws gives dir's image on this host.
-func imageTag(t *testing.T, dir string) string {
+func imageTag(t testing.TB, dir string) string {
 	t.Helper()
 	l, err := lock.Load(filepath.Join(dir, "tools.lock"))
 	if err != nil {

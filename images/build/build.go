@@ -202,16 +202,16 @@ func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.I
 	if err != nil {
 		return err
 	}
-	def, err := state.Marshal(ctx, llb.Platform(cfg.Platform))
+	marshal := []llb.ConstraintsOpt{llb.Platform(cfg.Platform)}
+	if o.NoCache {
+		marshal = append(marshal, llb.IgnoreCache)
+	}
+	def, err := state.Marshal(ctx, marshal...)
 	if err != nil {
 		return err
 	}
 	entry, wait := export(ctx)
 	opt := bkclient.SolveOpt{Exports: []bkclient.ExportEntry{entry}}
-	if o.NoCache {
-		opt.CacheImports = nil
-		opt.FrontendAttrs = map[string]string{"no-cache": ""}
-	}
 	mode := progressui.DisplayMode(o.Progress)
 	display, err := progressui.NewDisplay(o.ProgressOut, mode)
 	if err != nil {
@@ -224,11 +224,7 @@ func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.I
 		display.UpdateFrom(context.WithoutCancel(ctx), ch) //nolint:errcheck // the solve's error is the one that matters
 	}()
 	_, err = c.Build(ctx, opt, "ws", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		req := gateway.SolveRequest{Definition: def.ToPB()}
-		if o.NoCache {
-			req.CacheImports = nil
-		}
-		r, err := gw.Solve(ctx, req)
+		r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
 		if err != nil {
 			return nil, err
 		}

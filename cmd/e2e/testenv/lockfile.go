@@ -42,7 +42,11 @@ func (s LockSpec) Render() (string, error) {
 	for _, p := range s.Platforms {
 		fmt.Fprintf(&b, "  - %s\n", p)
 	}
-	b.WriteString("tools:\n")
+	b.WriteString("tools:")
+	if len(s.Tools) == 0 {
+		b.WriteString(" {}")
+	}
+	b.WriteString("\n")
 	for _, t := range s.Tools {
 		fmt.Fprintf(&b, "  %s:\n    version: %s\n    url: %s\n", t.Name, t.Version, t.urlTemplate(s.Server))
 		if t.Extract != "" {
