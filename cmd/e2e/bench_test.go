@@ -101,7 +101,7 @@ func sizeOverhead(b *testing.B, in *infra, w *buildWorkspace, tag string, args [
 	}
 	var binaries int64
 	for _, t := range w.tools {
-		n, err := strconv.ParseInt(strings.TrimSpace(dockerOut(b, "run", "--rm", "--label", "ws.e2e=1", tag, "stat", "-c", "%s", "/usr/local/bin/"+t.Name)), 10, 64)
+		n, err := strconv.ParseInt(strings.TrimSpace(dockerOut(b, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag, "stat", "-c", "%s", "/usr/local/bin/"+t.Name)), 10, 64)
 		if err != nil {
 			b.Fatal(err)
 		}

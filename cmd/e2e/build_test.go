@@ -89,11 +89,11 @@ func TestBuildWithDockerBuildKit(t *testing.T) {
 		t.Fatalf("stdout %q is not a built image tag", r.stdout)
 	}
 	// Every tool runs as a normal user; kubectl is the pinned one.
-	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "kubectl", "version", "--client")
+	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", "--user", "1000:1000", tag, "kubectl", "version", "--client")
 	if !strings.Contains(out, `GitVersion:"`+w.kubectl.Version+`"`) {
 		t.Fatalf("kubectl version --client in the image:\n%s", out)
 	}
-	out = dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "sh", "-c", "hello && greet && ls -l /usr/local/bin && find /var/lib/apt/lists /var/cache/apt -mindepth 1 | wc -l")
+	out = dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", "--user", "1000:1000", tag, "sh", "-c", "hello && greet && ls -l /usr/local/bin && find /var/lib/apt/lists /var/cache/apt -mindepth 1 | wc -l")
 	for _, want := range []string{"hello v0.1.0 linux/amd64", "greet v1.2.0 linux/amd64", "-rwxr-xr-x"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("image output lacks %q:\n%s", want, out)
@@ -161,7 +161,7 @@ func TestBuildWithStandaloneBuildKit(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "(tool layers merged)") {
 		t.Fatalf("ws build --builder exited %d:\n%s", r.code, r.stderr)
 	}
-	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--user", "1000:1000", tag, "sh", "-c", "kubectl version --client && hello && greet")
+	out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", "--user", "1000:1000", tag, "sh", "-c", "kubectl version --client && hello && greet")
 	for _, want := range []string{`GitVersion:"` + w.kubectl.Version + `"`, "hello v0.1.0 linux/amd64", "greet v1.2.0 linux/amd64"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("image output lacks %q:\n%s", want, out)
@@ -170,7 +170,8 @@ func TestBuildWithStandaloneBuildKit(t *testing.T) {
 	before := rootfsLayers(t, tag)
 
 	kubectlReqs, greetReqs := w.server.Requests(w.tools[0], amd64), w.server.Requests(w.tools[2], amd64)
-	bumped := testenv.ScriptTool("hello", "v0.2.0", amd64)
+	// A version no earlier run fetched: buildkitd's cache outlives runs.
+	bumped := testenv.ScriptTool("hello", fmt.Sprintf("v0.2.%d", time.Now().UnixNano()), amd64)
 	w.server.Add(bumped)
 	w.tools[1] = bumped
 	w.writeLock(t)
@@ -197,7 +198,7 @@ func TestBuildWithStandaloneBuildKit(t *testing.T) {
 	if len(changed) != 1 {
 		t.Fatalf("bumping one tool changed layers %v of\n%v\n%v", changed, before, after)
 	}
-	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", tag2, "hello"); !strings.Contains(out, "hello v0.2.0") {
+	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag2, "hello"); !strings.Contains(out, "hello "+bumped.Version) {
 		t.Fatalf("bumped image runs %q", out)
 	}
 }
@@ -227,7 +228,7 @@ func TestBuildPushThenPullInsteadOfBuilding(t *testing.T) {
 	if w.server.Requests(w.tools[3], amd64) != requests {
 		t.Fatal("the pull fetched tool artifacts: it built instead")
 	}
-	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", tag, "shared"); !strings.Contains(out, "shared v") {
+	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag, "shared"); !strings.Contains(out, "shared v") {
 		t.Fatalf("pulled image runs %q", out)
 	}
 }

@@ -24,12 +24,13 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ws-tools/ws/entrypoint"
 	"github.com/ws-tools/ws/images/lock"
 )
 
 // Version names this package's recipe; it is part of every image tag, so
 // changing the recipe changes the tags and nothing stale is reused.
-const Version = "1"
+const Version = "2"
 
 // ImageRepo is the local repository of workspace images.
 const ImageRepo = "ws-tools"
@@ -59,13 +60,15 @@ func (im Image) Hash() (string, error) {
 	type toolKey struct {
 		Name, Version, Bin, URL, Member, SHA256 string
 	}
+	script := sha256.Sum256(entrypoint.Script)
 	key := struct {
 		Definition string
+		Entrypoint string
 		Platform   string
 		Base       string
 		Packages   []string
 		Tools      []toolKey
-	}{Definition: Version, Platform: im.Platform.String(), Base: im.Lock.Base.Image, Packages: im.Lock.Base.Packages}
+	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: im.Platform.String(), Base: im.Lock.Base.Image, Packages: im.Lock.Base.Packages}
 	for _, t := range im.Lock.Tools {
 		a, err := t.Artifact(im.Platform)
 		if err != nil {
@@ -111,8 +114,14 @@ func (im Image) State(o Options) (llb.State, error) {
 			llb.WithCustomName("apt-get install "+strings.Join(pkgs, " ")),
 		).Root()
 	}
-	var layers []llb.State
-	final := ws
+	entry := llb.Scratch().File(
+		llb.Mkdir(path.Dir(entrypoint.Path), 0o755, llb.WithParents(true), llb.WithCreatedTime(epoch)).
+			Mkfile(entrypoint.Path, 0o755, entrypoint.Script, llb.WithCreatedTime(epoch)),
+		llb.WithCustomName("install the ws entrypoint"),
+	)
+	layers := []llb.State{entry}
+	final := ws.File(llb.Copy(entry, entrypoint.Path, entrypoint.Path, &llb.CopyInfo{CreateDestPath: true, CreatedTime: &epoch}),
+		llb.WithCustomName("install the ws entrypoint"))
 	for _, t := range im.Lock.Tools {
 		a, err := t.Artifact(im.Platform)
 		if err != nil {
@@ -132,7 +141,7 @@ func (im Image) State(o Options) (llb.State, error) {
 			final = final.File(llb.Copy(src, srcPath, dest, copyInfo), name)
 		}
 	}
-	if o.Merge && len(layers) > 0 {
+	if o.Merge {
 		final = llb.Merge(append([]llb.State{ws}, layers...), llb.WithCustomName("merge tool layers"))
 	}
 	return final, nil
@@ -170,7 +179,7 @@ func installScript(pkgs []string) string {
 		"/var/cache/debconf/*-old /var/lib/dpkg/*-old"
 }
 
-// Config is the image config: PATH with the tools, bash as the command, and
+// Config is the image config: PATH with the tools, the ws entrypoint, and
 // labels saying what the image holds.
 func (im Image) Config() (ocispecs.Image, error) {
 	h, err := im.Hash()
@@ -195,7 +204,7 @@ func (im Image) Config() (ocispecs.Image, error) {
 		Platform: ociPlatform(im.Platform),
 		Config: ocispecs.ImageConfig{
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd:        []string{"/bin/bash"},
+			Entrypoint: []string{entrypoint.Path},
 			WorkingDir: "/",
 			Labels:     labels,
 		},

@@ -1,0 +1,74 @@
+#!/bin/sh
+# ws entrypoint: the first program in every workspace container (after
+# Docker's init). It starts as root holding only SETUID, SETGID, CHOWN,
+# DAC_OVERRIDE and FOWNER, gives the caller a user and group with their
+# host ids (any ids, even ones the image already uses: GID 20, UID 1000),
+# a HOME, and /run/ws owned by them, then replaces itself with the command
+# running as that user with no capabilities at all (under no-new-privileges
+# they cannot come back). Signals and the exit status therefore pass
+# straight between Docker's init and the command.
+#
+# Inputs (environment, set by ws):
+#   WS_UID, WS_GID   the caller's ids
+#   WS_USER          the caller's user name
+#   WS_HOME          HOME inside the container
+# Arguments: the command; none means the user's login shell.
+#
+# Exit status of its own: 125 setup failed, 126 command not executable,
+# 127 command not found (as docker run uses them).
+#
+# Test hook: WS_ENTRYPOINT_FAIL=setup makes the user setup fail, so tests
+# can check how ws reports it.
+set -eu
+
+fail() {
+	echo "ws: workspace setup: $*" >&2
+	exit 125
+}
+
+[ -n "${WS_UID:-}" ] && [ -n "${WS_GID:-}" ] && [ -n "${WS_USER:-}" ] && [ -n "${WS_HOME:-}" ] ||
+	fail "WS_UID, WS_GID, WS_USER and WS_HOME must be set (is this container started by ws?)"
+[ "${WS_ENTRYPOINT_FAIL:-}" != setup ] || fail "failing on purpose (WS_ENTRYPOINT_FAIL=setup)"
+
+shell=/bin/sh
+[ -x /bin/bash ] && shell=/bin/bash
+
+if [ "$WS_UID" != 0 ]; then
+	# A group with the caller's GID, unless the image has one (-o: the id
+	# may repeat, as GID 20 from macOS does on Debian).
+	if ! getent group "$WS_GID" >/dev/null; then
+		gname=$WS_USER
+		getent group "$gname" >/dev/null && gname="ws-$WS_GID"
+		groupadd -o -g "$WS_GID" "$gname" || fail "groupadd $gname ($WS_GID) failed"
+	fi
+	if getent passwd "$WS_USER" >/dev/null; then
+		# The image has a user of that name: give it the caller's ids.
+		usermod -o -u "$WS_UID" -g "$WS_GID" -d "$WS_HOME" -s "$shell" "$WS_USER" >/dev/null 2>&1 ||
+			fail "usermod $WS_USER failed"
+	else
+		useradd -o -M -u "$WS_UID" -g "$WS_GID" -d "$WS_HOME" -s "$shell" "$WS_USER" ||
+			fail "useradd $WS_USER ($WS_UID:$WS_GID) failed"
+	fi
+fi
+mkdir -p "$WS_HOME"
+chown "$WS_UID:$WS_GID" "$WS_HOME"
+if [ -d /run/ws ]; then
+	chown "$WS_UID:$WS_GID" /run/ws
+	chmod 0700 /run/ws
+fi
+
+export HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" SHELL="$shell"
+unset WS_ENTRYPOINT_FAIL
+
+if [ $# -eq 0 ]; then
+	set -- "$shell" -l
+else
+	case $1 in
+	*/*) [ -e "$1" ] || { echo "ws: $1: no such file in the workspace" >&2; exit 127; } ;;
+	*) command -v "$1" >/dev/null 2>&1 || { echo "ws: $1: command not found in the workspace" >&2; exit 127; } ;;
+	esac
+	path=$(command -v "$1")
+	[ -x "$path" ] && [ ! -d "$path" ] || { echo "ws: $1: not executable" >&2; exit 126; }
+fi
+exec setpriv --reuid="$WS_UID" --regid="$WS_GID" --init-groups \
+	--inh-caps=-all --bounding-set=-all -- "$@"
