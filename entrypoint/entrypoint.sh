@@ -1,7 +1,7 @@
 #!/bin/sh
 # ws entrypoint: the first program in every workspace container (after
-# Docker's init). It starts as root holding only SETUID, SETGID, CHOWN,
-# DAC_OVERRIDE and FOWNER, gives the caller a user and group with their
+# Docker's init). It starts as root holding only SETUID, SETGID, SETPCAP,
+# CHOWN, DAC_OVERRIDE and FOWNER, gives the caller a user and group with their
 # host ids (any ids, even ones the image already uses: GID 20, UID 1000),
 # a HOME, and /run/ws owned by them, then replaces itself with the command
 # running as that user with no capabilities at all (under no-new-privileges
@@ -63,11 +63,23 @@ unset WS_ENTRYPOINT_FAIL
 if [ $# -eq 0 ]; then
 	set -- "$shell" -l
 else
+	# Look the command up the way exec will (builtins do not count).
 	case $1 in
-	*/*) [ -e "$1" ] || { echo "ws: $1: no such file in the workspace" >&2; exit 127; } ;;
-	*) command -v "$1" >/dev/null 2>&1 || { echo "ws: $1: command not found in the workspace" >&2; exit 127; } ;;
+	*/*) path=$1 ;;
+	*)
+		path=
+		oldifs=$IFS
+		IFS=:
+		for dir in $PATH; do
+			if [ -e "$dir/$1" ]; then
+				path=$dir/$1
+				break
+			fi
+		done
+		IFS=$oldifs
+		;;
 	esac
-	path=$(command -v "$1")
+	[ -n "$path" ] && [ -e "$path" ] || { echo "ws: $1: command not found in the workspace" >&2; exit 127; }
 	[ -x "$path" ] && [ ! -d "$path" ] || { echo "ws: $1: not executable" >&2; exit 126; }
 fi
 exec setpriv --reuid="$WS_UID" --regid="$WS_GID" --init-groups \

@@ -4,12 +4,15 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ws-tools/ws/launcher"
 )
 
 // Main runs ws with args and returns the process exit code.
@@ -23,7 +26,10 @@ func run(ctx context.Context, e *Env, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	printError(e.Stderr, err)
+	var ee *launcher.ExitError
+	if !errors.As(err, &ee) { // the command has said what it had to say
+		printError(e.Stderr, err)
+	}
 	return exitCode(err)
 }
 
@@ -66,6 +72,8 @@ func newApp(e *Env) *cli.App {
 		Action:         unknownCommand,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are Main's job
 		Commands: []*cli.Command{
+			newEnterCommand(e),
+			newExecCommand(e),
 			newBuildCommand(e),
 			newLockCommand(e),
 			newCompletionCommand(),

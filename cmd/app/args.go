@@ -36,6 +36,10 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		out = append(out, a)
+		if cmd.Name == "exec" {
+			// exec's arguments are a command line: its flags are its own.
+			return append(out, args[i+1:]...)
+		}
 		commands, flags = cmd.Subcommands, cmd.Flags
 		i++
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ws-tools/ws/launcher"
 )
 
 // Exit codes. Codes 1-124 and 128+N also pass through from a command run in
@@ -20,9 +22,13 @@ const (
 
 const exitCodesHelp = `EXIT STATUS:
    0      success
+   N      ws exec / ws enter: the command's own exit status
+   128+N  ws exec / ws enter: the command was killed by signal N
    1      a check found a problem (ws lock verify)
    125    ws itself failed: bad usage, invalid tools.lock, no workspace,
           Docker or BuildKit errors
+   126    the command exists in the workspace but cannot be run
+   127    the command was not found in the workspace
 `
 
 // hinter is an error that knows what the user should do next.
@@ -46,6 +52,10 @@ func withHint(err error, format string, args ...any) error {
 }
 
 func exitCode(err error) int {
+	var ee *launcher.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
 	var cf checkFailure
 	if errors.As(err, &cf) && cf.CheckFailed() {
 		return exitCheckFailed

@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // tests run ws as other users too
 	wsBin = filepath.Join(dir, "ws")
 	build := exec.Command("go", "build", "-o", wsBin, "github.com/ws-tools/ws/cmd/ws")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

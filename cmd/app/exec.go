@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/ws-tools/ws/images/build"
+	"github.com/ws-tools/ws/images/definition"
+	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher"
+)
+
+type runOptions struct {
+	tty      bool
+	env      cli.StringSlice
+	volumes  cli.StringSlice
+	network  string
+	readOnly bool
+}
+
+func runFlags(o *runOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VALUE` in the workspace (repeatable)", Destination: &o.env},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount `SRC:DST[:ro]` from the host (repeatable)", Destination: &o.volumes},
+		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
+		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
+	}
+}
+
+func newExecCommand(e *Env) *cli.Command {
+	var o runOptions
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run one command in the workspace; its exit status is ws's",
+		ArgsUsage: "[-t] -- CMD [ARG…]",
+		Description: "Runs CMD with its arguments exactly as given (no shell), as you, in the\n" +
+			"repository mounted at the same path, from the current directory. stdin is\n" +
+			"streamed, stdout and stderr stay apart; no terminal unless -t.",
+		OnUsageError: usageError,
+		Flags: append(runFlags(&o),
+			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a terminal", Destination: &o.tty},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return withHint(errors.New("exec: no command given"), "ws exec -- kubectl get ns")
+			}
+			return runInWorkspace(c.Context, e, o, c.Args().Slice(), o.tty)
+		},
+	}
+}
+
+func newEnterCommand(e *Env) *cli.Command {
+	var o runOptions
+	return &cli.Command{
+		Name:         "enter",
+		Usage:        "open your login shell in the workspace",
+		OnUsageError: usageError,
+		Flags:        runFlags(&o),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return withHint(fmt.Errorf("enter takes no arguments"), "to run a command: ws exec -- %s", strings.Join(c.Args().Slice(), " "))
+			}
+			return runInWorkspace(c.Context, e, o, nil, isTerminal(e.Stdin) && isTerminal(e.Stdout))
+		},
+	}
+}
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tty bool) error {
+	l, path, err := loadLock(e)
+	if err != nil {
+		return err
+	}
+	root := filepath.Dir(path)
+	docker, err := e.Docker()
+	if err != nil {
+		return err
+	}
+	im := definition.Image{Lock: l, Platform: lock.HostPlatform()}
+	res, err := (&build.Builder{Docker: docker}).Build(ctx, im, build.Options{
+		Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
+	})
+	if err != nil {
+		return err
+	}
+	if res.Built {
+		fmt.Fprintf(e.Stderr, "built %s\n", res.Tag)
+	}
+	ln := &launcher.Launcher{Docker: docker, Workspace: launcher.WorkspaceID(root)}
+	if err := ln.RemoveStale(ctx); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(e.Dir)
+	if err != nil || (dir != root && !strings.HasPrefix(dir, root+string(filepath.Separator))) {
+		dir = root
+	}
+	return ln.Run(ctx, launcher.Spec{
+		Image: res.Tag, Root: root, Dir: dir, Argv: argv, TTY: tty,
+		User: caller(e), Env: o.env.Value(), Mounts: o.volumes.Value(),
+		Network: o.network, ReadOnly: o.readOnly,
+		Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
+	})
+}
+
+// caller is the host user the workspace process runs as: same ids, same
+// name (from the user database, else $USER), HOME under /home.
+func caller(e *Env) launcher.User {
+	u := launcher.User{UID: os.Getuid(), GID: os.Getgid()}
+	if cur, err := user.Current(); err == nil && cur.Username != "" {
+		u.Name = cur.Username
+	} else if name := e.Getenv("USER"); name != "" {
+		u.Name = name
+	} else {
+		u.Name = fmt.Sprintf("user%d", u.UID)
+	}
+	if u.UID == 0 {
+		u.Name, u.Home = "root", "/root"
+	} else {
+		u.Home = "/home/" + u.Name
+	}
+	return u
+}

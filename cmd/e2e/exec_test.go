@@ -1,0 +1,232 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ws-tools/ws/launcher"
+)
+
+// execWorkspace is a workspace whose image is built, in a folder every
+// user can reach (t.TempDir's parents are private to root).
+func execWorkspace(t *testing.T) *buildWorkspace {
+	t.Helper()
+	in := needInfra(t)
+	w := newBuildWorkspace(t, in)
+	dir, err := os.MkdirTemp("", "ws-e2e-workspace-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, _ := os.ReadFile(filepath.Join(w.dir, "tools.lock"))
+	os.WriteFile(filepath.Join(dir, "tools.lock"), b, 0o644)
+	w.dir = dir
+	if _, r := w.build(t); r.code != 0 {
+		t.Fatalf("build exited %d", r.code)
+	}
+	return w
+}
+
+// wsCmd is ws started in dir with an isolated HOME.
+func wsCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(wsBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	return cmd
+}
+
+func workspaceContainers(t *testing.T, dir string) []string {
+	t.Helper()
+	out := dockerOut(t, "ps", "-aq", "--filter", "label="+launcher.LabelWorkspace+"="+launcher.WorkspaceID(dir))
+	return strings.Fields(out)
+}
+
+func TestExecAsCallerWithUID1500AndGID20(t *testing.T) {
+	w := execWorkspace(t)
+	os.Chown(w.dir, 1500, 20)
+	home, _ := os.MkdirTemp("", "ws-e2e-home-")
+	t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chown(home, 1500, 20)
+	docker, err := user.LookupGroup("docker")
+	if err != nil {
+		unavailable(t, "no docker group for a non-root user to reach the daemon: %v", err)
+	}
+	asAlice := func(args ...string) result {
+		t.Helper()
+		cmd := exec.Command("setpriv", append([]string{"--reuid=1500", "--regid=20", "--groups=" + docker.Gid, "--", wsBin}, args...)...)
+		cmd.Dir = w.dir
+		cmd.Env = []string{"HOME=" + home, "USER=alice", "PATH=/usr/bin:/bin"}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("as alice: ws %v -> %d\n%s%s", args, code, stdout.String(), stderr.String())
+		return result{stdout.String(), stderr.String(), code}
+	}
+	r := asAlice("exec", "--", "sh", "-c", `id -u; id -g; whoami; pwd; echo "$HOME"; touch made-inside; grep Cap /proc/self/status`)
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	want := []string{"1500", "20", "alice", w.dir, "/home/alice"}
+	for i, wl := range want {
+		if i >= len(lines) || lines[i] != wl {
+			t.Fatalf("line %d: got %q, want %q\n%s", i, lines, wl, r.stdout)
+		}
+	}
+	for _, capLine := range lines[len(want):] {
+		if !strings.HasSuffix(capLine, "0000000000000000") {
+			t.Fatalf("the process has capabilities: %q", capLine)
+		}
+	}
+	if len(lines) != len(want)+5 {
+		t.Fatalf("want 5 Cap lines:\n%s", r.stdout)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(w.dir, "made-inside"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 1500 || st.Gid != 20 {
+		t.Fatalf("file made in the workspace is owned by %d:%d, want 1500:20", st.Uid, st.Gid)
+	}
+}
+
+func TestExecExitStatusAndStreams(t *testing.T) {
+	w := execWorkspace(t)
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"sh", "-c", "exit 42"}, 42},
+		{[]string{"sh", "-c", "kill -TERM $$"}, 143},
+		{[]string{"no-such-command"}, 127},
+		{[]string{"/etc/passwd"}, 126},
+		{[]string{"true"}, 0},
+	}
+	for _, c := range cases {
+		if r := runWs(t, w.dir, append([]string{"exec", "--"}, c.args...)...); r.code != c.code {
+			t.Errorf("ws exec -- %v exited %d, want %d", c.args, r.code, c.code)
+		}
+	}
+	// argv reaches the command as given, and the streams stay apart.
+	r := runWs(t, w.dir, "exec", "--", "sh", "-c", `printf '%s|' "$@"; echo; echo to-stderr >&2`, "sh", "a b", "$HOME", "'q'")
+	if r.stdout != "a b|$HOME|'q'|\n" || r.stderr != "to-stderr\n" {
+		t.Fatalf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	// 100 MB through stdin arrive whole.
+	data := bytes.Repeat([]byte("0123456789abcdef"), 100<<20/16)
+	sum := sha256.Sum256(data)
+	cmd := wsCmd(t, w.dir, "exec", "--", "sha256sum")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out)); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("sha256sum inside: %q, want %x", out, sum)
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left behind: %v", left)
+	}
+}
+
+func TestExecSignalsAndCleanup(t *testing.T) {
+	w := execWorkspace(t)
+	start := func() *exec.Cmd {
+		cmd := wsCmd(t, w.dir, "exec", "--", "sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for len(workspaceContainers(t, w.dir)) == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // let sleep itself start
+		return cmd
+	}
+	cmd := start()
+	t0 := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+		t.Fatalf("ws after SIGTERM: %v, want exit 143", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Fatalf("ws took %s to exit after SIGTERM", d)
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left after SIGTERM: %v", left)
+	}
+
+	cmd = start()
+	cmd.Process.Kill()
+	cmd.Wait()
+	left := workspaceContainers(t, w.dir)
+	if len(left) != 1 {
+		t.Fatalf("after kill -9 want the one orphaned container, got %v", left)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", left[0]).Run() })
+	if r := runWs(t, w.dir, "exec", "--", "true"); r.code != 0 {
+		t.Fatalf("next exec exited %d", r.code)
+	}
+	if after := workspaceContainers(t, w.dir); len(after) != 0 {
+		t.Fatalf("the next ws exec did not remove %v: %v", left, after)
+	}
+}
+
+func TestExecInParallel(t *testing.T) {
+	w := execWorkspace(t)
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	outs := make([]string, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := wsCmd(t, w.dir, "exec", "--", "true")
+			var buf bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &buf, &buf
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				codes[i] = -1
+			}
+			outs[i] = buf.String()
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Errorf("exec %d exited %d:\n%s", i, c, outs[i])
+		}
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left: %v", left)
+	}
+}
+
+var _ = fmt.Sprint
+var _ = io.EOF
