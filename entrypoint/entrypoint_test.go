@@ -21,4 +21,3 @@ func TestScriptParses(t *testing.T) {
 		}
 	}
 }
-
