@@ -241,7 +241,9 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 	}
 	host, _ := os.Hostname()
 	cfg := &container.Config{
-		Image:        s.Image,
+		Image: s.Image,
+		// The prompt then says where the shell runs.
+		Hostname:     "ws-" + sanitize(filepath.Base(s.Root)),
 		Cmd:          s.Argv,
 		Env:          env,
 		WorkingDir:   s.Dir,

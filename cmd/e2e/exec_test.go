@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -228,5 +227,96 @@ func TestExecInParallel(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
-var _ = io.EOF
+
+// tmux drives a real terminal: ws enter must show a prompt, follow window
+// resizes, pass the shell's exit status back, and leave the terminal sane.
+func TestEnterInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		unavailable(t, "tmux is not installed")
+	}
+	w := execWorkspace(t)
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	status := filepath.Join(t.TempDir(), "status")
+	// The outer shell runs ws enter, then records its status and the
+	// terminal's settings once ws is gone.
+	script := fmt.Sprintf("cd %s && PS1='outer$ ' %s enter; echo $? > %s.tmp; stty -a >> %s.tmp; mv %s.tmp %s; sleep 600",
+		w.dir, wsBin, status, status, status, status)
+	tmux("new-session", "-d", "-x", "80", "-y", "24", "sh", "-c", script)
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	waitFor := func(what string, ok func(pane string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pane := tmux("capture-pane", "-p")
+			if ok(pane) {
+				return pane
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s; the pane shows:\n%s", what, pane)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	pane := waitFor("the prompt", func(p string) bool {
+		// capture-pane drops trailing blanks: a prompt line ends in $ or #.
+		for _, line := range strings.Split(p, "\n") {
+			if l := strings.TrimSpace(line); strings.HasSuffix(l, "$") || strings.HasSuffix(l, "#") {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(pane, "@ws-") {
+		t.Fatalf("the prompt does not show the workspace host name:\n%s", pane)
+	}
+	tmux("send-keys", "stty size", "Enter")
+	waitFor("stty size 24 80", func(p string) bool { return strings.Contains(p, "24 80") })
+	tmux("resize-window", "-x", "100", "-y", "30")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "clear; stty size", "Enter")
+	waitFor("stty size 30 100 after the resize", func(p string) bool { return strings.Contains(p, "30 100") })
+	// Ctrl-P Ctrl-Q reach the program (Docker's default detach keys would
+	// swallow them and detach): cat -v shows them.
+	tmux("send-keys", "clear; stty -ixon; cat -v", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "C-p", "C-q", "Enter")
+	waitFor("^P^Q echoed by cat -v", func(p string) bool { return strings.Contains(p, "^P^Q") })
+	tmux("send-keys", "C-d")
+	tmux("send-keys", "exit 3", "Enter")
+	deadline := time.Now().Add(30 * time.Second)
+	var got []byte
+	for {
+		var err error
+		if got, err = os.ReadFile(status); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ws enter did not end; pane:\n%s", tmux("capture-pane", "-p"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lines := strings.SplitN(string(got), "\n", 2)
+	if lines[0] != "3" {
+		t.Fatalf("ws enter exited %q, want 3", lines[0])
+	}
+	modes := map[string]bool{}
+	for _, f := range strings.Fields(lines[1]) {
+		modes[f] = true
+	}
+	for _, mode := range []string{"icanon", "echo", "icrnl", "opost", "isig"} {
+		if !modes[mode] {
+			t.Fatalf("terminal not restored (%s missing):\n%s", mode, lines[1])
+		}
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left: %v", left)
+	}
+}
