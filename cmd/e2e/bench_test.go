@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,4 +116,75 @@ func sizeOverhead(b *testing.B, in *infra, w *buildWorkspace, tag string, args [
 		return n
 	}
 	return size(tag) - size(bareTag) - binaries
+}
+
+// BenchmarkExec: `ws exec -- true` with the image present, against the
+// docker CLI starting the same image with the same work (docker run --rm
+// --init, the entrypoint's user setup) in the same run (target <= 1.0), and
+// the peak memory of the ws process.
+func BenchmarkExec(b *testing.B) {
+	w := execWorkspace(b)
+	tag := imageTag(b, w.dir)
+	var ws, docker time.Duration
+	var maxRSS int64
+	for i := 0; i < b.N; i++ {
+		cmd := wsCmd(b, w.dir, "exec", "--", "true")
+		ws += timeIt(b, func() {
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("ws exec: %v\n%s", err, out)
+			}
+		})
+		// GNU time reads the peak resident set of ws alone.
+		measured := wsCmd(b, w.dir, "exec", "--", "true")
+		measured.Args = append([]string{"/usr/bin/time", "-f", "%M"}, measured.Args...)
+		measured.Path = "/usr/bin/time"
+		out, err := measured.CombinedOutput()
+		if err != nil {
+			b.Fatalf("time ws exec: %v\n%s", err, out)
+		}
+		fields := strings.Fields(string(out))
+		if kb, err := strconv.ParseInt(fields[len(fields)-1], 10, 64); err == nil && kb > maxRSS {
+			maxRSS = kb
+		}
+		docker += timeIt(b, func() {
+			out, err := exec.Command("docker", "run", "--rm", "--init", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
+				"-e", "WS_USER=bench", "-e", "WS_HOME=/home/bench", tag, "true").CombinedOutput()
+			if err != nil {
+				b.Fatalf("docker run: %v\n%s", err, out)
+			}
+		})
+	}
+	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-exec-ms")
+	b.ReportMetric(float64(docker.Milliseconds())/float64(b.N), "docker-run-ms")
+	b.ReportMetric(float64(ws)/float64(docker), "ratio")
+	b.ReportMetric(float64(maxRSS)/1024, "ws-peak-rss-MB")
+}
+
+// BenchmarkEnterFirstPrompt: time from starting `ws enter` in a tmux
+// window to its prompt on screen (reported; no baseline target).
+func BenchmarkEnterFirstPrompt(b *testing.B) {
+	w := execWorkspace(b)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		sock := filepath.Join(b.TempDir(), "tmux.sock")
+		start := time.Now()
+		if out, err := exec.Command("tmux", "-S", sock, "new-session", "-d", "-x", "80", "-y", "24", wsBin, "-C", w.dir, "enter").CombinedOutput(); err != nil {
+			b.Fatalf("tmux: %v\n%s", err, out)
+		}
+		for {
+			out, _ := exec.Command("tmux", "-S", sock, "capture-pane", "-p").Output()
+			if strings.Contains(string(out), "@ws-") {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("no prompt:\n%s", out)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		total += time.Since(start)
+		exec.Command("tmux", "-S", sock, "send-keys", "exit", "Enter").Run()
+		time.Sleep(500 * time.Millisecond)
+		exec.Command("tmux", "-S", sock, "kill-server").Run()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "first-prompt-ms")
 }

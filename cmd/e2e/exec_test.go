@@ -22,7 +22,7 @@ import (
 
 // execWorkspace is a workspace whose image is built, in a folder every
 // user can reach (t.TempDir's parents are private to root).
-func execWorkspace(t *testing.T) *buildWorkspace {
+func execWorkspace(t testing.TB) *buildWorkspace {
 	t.Helper()
 	in := needInfra(t)
 	w := newBuildWorkspace(t, in)
@@ -42,7 +42,7 @@ func execWorkspace(t *testing.T) *buildWorkspace {
 }
 
 // wsCmd is ws started in dir with an isolated HOME.
-func wsCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
+func wsCmd(t testing.TB, dir string, args ...string) *exec.Cmd {
 	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(wsBin, args...)
@@ -51,7 +51,7 @@ func wsCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func workspaceContainers(t *testing.T, dir string) []string {
+func workspaceContainers(t testing.TB, dir string) []string {
 	t.Helper()
 	out := dockerOut(t, "ps", "-aq", "--filter", "label="+launcher.LabelWorkspace+"="+launcher.WorkspaceID(dir))
 	return strings.Fields(out)
