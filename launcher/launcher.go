@@ -79,9 +79,6 @@ type Spec struct {
 	Mounts []string
 	// Network is the container's network mode ("" for Docker's default).
 	Network string
-	// ReadOnly makes the root file system read-only (HOME and /tmp become
-	// tmpfs).
-	ReadOnly bool
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -273,22 +270,15 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 		}
 		mounts = append(mounts, mt)
 	}
-	if s.ReadOnly {
-		mounts = append(mounts,
-			mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp"},
-			mount.Mount{Type: mount.TypeTmpfs, Target: s.Home},
-		)
-	}
 	hostCfg := &container.HostConfig{
 		Init:    &init,
 		Mounts:  mounts,
 		CapDrop: []string{"ALL"},
 		// Only what the entrypoint needs to add the user and drop to it
 		// (SETPCAP to empty the bounding set); the user's process gets none.
-		CapAdd:         []string{"SETUID", "SETGID", "SETPCAP", "CHOWN", "DAC_OVERRIDE", "FOWNER"},
-		SecurityOpt:    []string{"no-new-privileges"},
-		NetworkMode:    container.NetworkMode(s.Network),
-		ReadonlyRootfs: s.ReadOnly,
+		CapAdd:      []string{"SETUID", "SETGID", "SETPCAP", "CHOWN", "DAC_OVERRIDE", "FOWNER"},
+		SecurityOpt: []string{"no-new-privileges"},
+		NetworkMode: container.NetworkMode(s.Network),
 	}
 	return cfg, hostCfg, nil
 }

@@ -19,11 +19,10 @@ import (
 )
 
 type runOptions struct {
-	tty      bool
-	env      cli.StringSlice
-	volumes  cli.StringSlice
-	network  string
-	readOnly bool
+	tty     bool
+	env     cli.StringSlice
+	volumes cli.StringSlice
+	network string
 }
 
 func runFlags(o *runOptions) []cli.Flag {
@@ -31,7 +30,6 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VALUE` in the workspace (repeatable)", Destination: &o.env},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount `SRC:DST[:ro]` from the host (repeatable)", Destination: &o.volumes},
 		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
-		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
 	}
 }
 
@@ -106,11 +104,16 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil || (dir != root && !strings.HasPrefix(dir, root+string(filepath.Separator))) {
 		dir = root
 	}
+	network := o.network
+	if network == "" {
+		network = l.Workspace.Network
+	}
+	mounts := append(expandMounts(l.Workspace.Mounts, root, e.Getenv("HOME")), o.volumes.Value()...)
 	return ln.Run(ctx, launcher.Spec{
 		Image: res.Tag, Root: root, Dir: dir, Argv: argv, TTY: tty,
-		User: caller(e), Env: o.env.Value(), Mounts: o.volumes.Value(),
-		Network: o.network, ReadOnly: o.readOnly,
-		Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
+		User: caller(e), Env: append(append([]string{}, l.Workspace.Env...), o.env.Value()...), Mounts: mounts,
+		Network: network,
+		Stdin:   e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
 	})
 }
 
@@ -131,4 +134,21 @@ func caller(e *Env) launcher.User {
 		u.Home = "/home/" + u.Name
 	}
 	return u
+}
+
+// expandMounts resolves the workspace section's mount sources: relative to
+// the workspace root, ~/ to the caller's home.
+func expandMounts(mounts []string, root, home string) []string {
+	out := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		src, rest, _ := strings.Cut(m, ":")
+		switch {
+		case strings.HasPrefix(src, "~/") && home != "":
+			src = filepath.Join(home, src[2:])
+		case !filepath.IsAbs(src):
+			src = filepath.Join(root, src)
+		}
+		out = append(out, src+":"+rest)
+	}
+	return out
 }

@@ -227,7 +227,6 @@ func TestExecInParallel(t *testing.T) {
 	}
 }
 
-
 // tmux drives a real terminal: ws enter must show a prompt, follow window
 // resizes, pass the shell's exit status back, and leave the terminal sane.
 func TestEnterInTmux(t *testing.T) {
@@ -315,6 +314,30 @@ func TestEnterInTmux(t *testing.T) {
 		if !modes[mode] {
 			t.Fatalf("terminal not restored (%s missing):\n%s", mode, lines[1])
 		}
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left: %v", left)
+	}
+}
+
+// The workspace section of tools.lock adds env and mounts to every run;
+// the entrypoint's test hook makes its setup fail, which ws reports with
+// exit 125 and no container left.
+func TestExecWorkspaceConfigAndSetupFailure(t *testing.T) {
+	w := execWorkspace(t)
+	shared := t.TempDir()
+	os.WriteFile(filepath.Join(shared, "note"), []byte("from the host\n"), 0o644)
+	lockPath := filepath.Join(w.dir, "tools.lock")
+	b, _ := os.ReadFile(lockPath)
+	cfg := fmt.Sprintf("workspace:\n  env: [WS_E2E_GREETING=hello from the lock]\n  mounts: [\"%s:/mnt/shared:ro\"]\n", shared)
+	os.WriteFile(lockPath, append(b, []byte(cfg)...), 0o644)
+	r := runWs(t, w.dir, "exec", "-e", "WS_E2E_FLAG=flag", "--", "sh", "-c", `echo "$WS_E2E_GREETING/$WS_E2E_FLAG"; cat /mnt/shared/note; touch /mnt/shared/x 2>/dev/null || echo read-only`)
+	if r.code != 0 || r.stdout != "hello from the lock/flag\nfrom the host\nread-only\n" {
+		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = runWs(t, w.dir, "exec", "-e", "WS_ENTRYPOINT_FAIL=setup", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "ws: workspace setup: failing on purpose") {
+		t.Fatalf("setup failure: exit %d:\n%s", r.code, r.stderr)
 	}
 	if left := workspaceContainers(t, w.dir); len(left) != 0 {
 		t.Fatalf("containers left: %v", left)

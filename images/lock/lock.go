@@ -32,6 +32,8 @@ type Lock struct {
 	// Image is an optional registry repository where the team shares built
 	// workspace images: ws pulls REPO:<hash> instead of building.
 	Image string
+	// Workspace is how containers run: extra env, mounts, network.
+	Workspace Workspace
 	// Warnings are problems the user opted into, such as an unpinned base.
 	Warnings []string
 
@@ -52,6 +54,18 @@ type Base struct {
 	AllowUnpinned bool
 
 	imageNode *yaml.Node
+}
+
+// Workspace is the optional workspace section: what every ws enter and ws
+// exec of the repository gets on top of the defaults (flags add to it).
+type Workspace struct {
+	// Env are KEY=VALUE pairs.
+	Env []string
+	// Mounts are SRC:DST[:ro] host paths; a relative SRC is relative to
+	// the workspace root, ~/ is the caller's home.
+	Mounts []string
+	// Network is the container network mode ("host", "none"…).
+	Network string
 }
 
 // Tool is one pinned CLI.

@@ -133,6 +133,20 @@ func TestParseProblems(t *testing.T) {
 	}
 }
 
+func TestWorkspaceSection(t *testing.T) {
+	t.Parallel()
+	src := strings.Replace(validLock, "platforms:", "workspace:\n  env: [A=1, B=two words]\n  mounts: [\"~/.ssh:/home/x/.ssh:ro\"]\n  network: host\nplatforms:", 1)
+	l, err := Parse(FileName, []byte(src))
+	must(t, err)
+	if w := l.Workspace; len(w.Env) != 2 || w.Env[1] != "B=two words" || w.Mounts[0] != "~/.ssh:/home/x/.ssh:ro" || w.Network != "host" {
+		t.Fatalf("workspace: %+v", w)
+	}
+	bad := strings.Replace(validLock, "platforms:", "workspace:\n  env: [NOEQUALS]\nplatforms:", 1)
+	if _, err := Parse(FileName, []byte(bad)); err == nil || !strings.Contains(err.Error(), `tools.lock:7:9: workspace env: "NOEQUALS" is not KEY=VALUE`) {
+		t.Fatalf("bad env: %v", err)
+	}
+}
+
 func TestUnpinnedBaseOptIn(t *testing.T) {
 	t.Parallel()
 	src := strings.Replace(validLock, "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "", 1)

@@ -18,6 +18,7 @@ var (
 	binNameRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 	// Debian package names, optionally with an =version pin.
 	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$`)
+	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sourceRe     = regexp.MustCompile(`^github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	digestRefRe  = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 	// A repository: optional registry host[:port], lowercase path, no tag.
@@ -161,7 +162,7 @@ func (p *parser) scalar(f field, tool, what string) (string, bool) {
 }
 
 func (p *parser) parseTop(m *yaml.Node, l *Lock) {
-	fs := p.fields(m, "", "the top level", "format", "base", "platforms", "tools", "image")
+	fs := p.fields(m, "", "the top level", "format", "base", "platforms", "tools", "image", "workspace")
 	for _, key := range []string{"format", "base", "platforms", "tools"} {
 		if _, ok := fs[key]; !ok {
 			p.add(m.Line, m.Column, "", "missing %q", key)
@@ -189,6 +190,9 @@ func (p *parser) parseTop(m *yaml.Node, l *Lock) {
 	}
 	if f, ok := fs["tools"]; ok {
 		p.parseTools(f.value, l)
+	}
+	if f, ok := fs["workspace"]; ok {
+		p.parseWorkspace(f.value, l)
 	}
 	if f, ok := fs["image"]; ok {
 		if v, ok := p.scalar(f, "", "image"); ok {
@@ -249,6 +253,40 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 			}
 			seen[item.Value] = true
 			l.Base.Packages = append(l.Base.Packages, item.Value)
+		}
+	}
+}
+
+func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
+	if n.Kind != yaml.MappingNode {
+		p.at(n, "", "workspace must be a mapping with env, mounts and network")
+		return
+	}
+	fs := p.fields(n, "", "workspace", "env", "mounts", "network")
+	list := func(key string, check func(string) bool, want string) []string {
+		f, ok := fs[key]
+		if !ok || f.value.Tag == "!!null" {
+			return nil
+		}
+		if f.value.Kind != yaml.SequenceNode {
+			p.at(f.value, "", "workspace %s must be a list", key)
+			return nil
+		}
+		var out []string
+		for _, item := range f.value.Content {
+			if item.Kind != yaml.ScalarNode || !check(item.Value) {
+				p.at(item, "", "workspace %s: %q is not %s", key, item.Value, want)
+				continue
+			}
+			out = append(out, item.Value)
+		}
+		return out
+	}
+	l.Workspace.Env = list("env", func(v string) bool { k, _, ok := strings.Cut(v, "="); return ok && envNameRe.MatchString(k) }, "KEY=VALUE")
+	l.Workspace.Mounts = list("mounts", func(v string) bool { n := len(strings.Split(v, ":")); return n == 2 || n == 3 }, "SRC:DST[:ro]")
+	if f, ok := fs["network"]; ok {
+		if v, ok := p.scalar(f, "", "workspace network"); ok {
+			l.Workspace.Network = v
 		}
 	}
 }
