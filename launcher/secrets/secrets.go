@@ -1,0 +1,159 @@
+// Package secrets decrypts the workspace's sops-encrypted credentials on
+// the host, in memory. It never writes plaintext anywhere: the bytes go to
+// the launcher, which streams them into the container's tmpfs.
+package secrets
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	"github.com/getsops/sops/v3/cmd/sops/common"
+	"github.com/getsops/sops/v3/cmd/sops/formats"
+	"github.com/getsops/sops/v3/config"
+)
+
+// Spec is one credential file of the workspace.
+type Spec struct {
+	// Name is the file name under /run/ws in the container.
+	Name string
+	// File is the encrypted file, relative to the workspace root.
+	File string
+	// Env is the variable that points at the decrypted file.
+	Env string
+	// Optional specs are skipped quietly when the file is missing (the
+	// conventional kubeconfig and talosconfig).
+	Optional bool
+}
+
+// Defaults are the usual GitOps layout: kubeconfig and talosconfig at the
+// repository root.
+var Defaults = []Spec{
+	{Name: "kubeconfig", File: "kubeconfig", Env: "KUBECONFIG", Optional: true},
+	{Name: "talosconfig", File: "talosconfig", Env: "TALOSCONFIG", Optional: true},
+}
+
+// Secret is a decrypted credential, in memory only.
+type Secret struct {
+	Spec
+	Plain []byte
+}
+
+// Error is a credential that cannot be decrypted; its message is one line.
+type Error struct {
+	File string
+	Msg  string
+	hint string
+}
+
+func (e *Error) Error() string { return e.File + ": " + e.Msg }
+
+// Hint says what to do about it.
+func (e *Error) Hint() string { return e.hint }
+
+// Decrypt decrypts every spec's file under root that exists (an optional
+// one that does not is skipped), stopping at the first failure.
+func Decrypt(root string, specs []Spec) ([]Secret, error) {
+	var out []Secret
+	for _, s := range specs {
+		data, err := os.ReadFile(filepath.Join(root, s.File))
+		if errors.Is(err, os.ErrNotExist) && s.Optional {
+			continue
+		}
+		if err != nil {
+			return nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
+				hint: "fix the workspace secrets list in tools.lock, or add the file"}
+		}
+		plain, err := decrypt(s.File, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Secret{Spec: s, Plain: plain})
+	}
+	return out, nil
+}
+
+// decrypt is sops' decrypt.Data with the format forced to YAML (these files
+// have no suffix to detect it by), split up so each failure can say what
+// went wrong in one line instead of sops' error chain.
+func decrypt(name string, data []byte) ([]byte, error) {
+	store := common.StoreForFormat(formats.Yaml, config.NewStoresConfig())
+	tree, err := store.LoadEncryptedFile(data)
+	if errors.Is(err, sops.MetadataNotFound) {
+		return nil, &Error{File: name, Msg: "not encrypted with sops (no sops metadata)",
+			hint: "encrypt it: sops --encrypt --in-place " + name + " (never commit credentials in plaintext)"}
+	}
+	if err != nil {
+		return nil, &Error{File: name, Msg: "not a sops YAML file: " + firstLine(err.Error()),
+			hint: "check the file with sops --decrypt " + name}
+	}
+	key, err := tree.Metadata.GetDataKey()
+	if err != nil {
+		return nil, keyError(name, tree.Metadata, err)
+	}
+	cipher := aes.NewCipher()
+	mac, err := tree.Decrypt(key, cipher)
+	if err != nil {
+		return nil, &Error{File: name, Msg: "cannot decrypt its values: " + firstLine(err.Error()),
+			hint: "the file is damaged; restore it from git"}
+	}
+	stored, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, key, tree.Metadata.LastModified.Format(time.RFC3339))
+	if err != nil || stored != mac {
+		return nil, &Error{File: name, Msg: "MAC mismatch: the file was changed outside sops",
+			hint: "restore it from git, or re-encrypt it with sops after checking the change"}
+	}
+	return store.EmitPlainFile(tree.Branches)
+}
+
+// keyError says which recipients the file has and what the host lacks.
+func keyError(name string, md sops.Metadata, err error) error {
+	var pgp, age, other []string
+	for _, group := range md.KeyGroups {
+		for _, k := range group {
+			switch k.TypeToIdentifier() {
+			case "pgp":
+				pgp = append(pgp, k.ToString())
+			case "age":
+				age = append(age, k.ToString())
+			default:
+				other = append(other, k.TypeToIdentifier()+" "+k.ToString())
+			}
+		}
+	}
+	var recipients, hints []string
+	if len(pgp) > 0 {
+		recipients = append(recipients, "pgp "+strings.Join(pgp, ", "))
+		hints = append(hints, "for pgp: a running gpg-agent with the secret key of "+pgp[0]+" (gpg --list-secret-keys "+pgp[0]+")")
+	}
+	if len(age) > 0 {
+		recipients = append(recipients, "age "+strings.Join(age, ", "))
+		hints = append(hints, "for age: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY to the identity of "+age[0])
+	}
+	recipients = append(recipients, other...)
+	if len(other) > 0 {
+		hints = append(hints, "for cloud KMS: credentials for "+other[0])
+	}
+	return &Error{File: name,
+		Msg:  "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")",
+		hint: strings.Join(hints, "; ") + fmt.Sprintf(" (sops said: %s)", lastReason(err))}
+}
+
+// lastReason is the innermost part of sops' error chain, the part that
+// names the actual cause; its "secring.gpg" half is noise.
+func lastReason(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
