@@ -21,6 +21,9 @@ const (
 	EnvGID  = "WS_GID"
 	EnvUser = "WS_USER"
 	EnvHome = "WS_HOME"
+	// EnvWaitReady makes the entrypoint wait for ws to put the secrets in
+	// /run/ws (it writes /run/ws/.ready last).
+	EnvWaitReady = "WS_WAIT_READY"
 	// EnvFail is the test hook: "setup" makes the user setup fail.
 	EnvFail = "WS_ENTRYPOINT_FAIL"
 )

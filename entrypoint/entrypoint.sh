@@ -12,6 +12,8 @@
 #   WS_UID, WS_GID   the caller's ids
 #   WS_USER          the caller's user name
 #   WS_HOME          HOME inside the container
+#   WS_WAIT_READY=1  wait (60 s at most) for ws to deliver the secrets into
+#                    /run/ws, which it marks by writing /run/ws/.ready last
 # Arguments: the command; none means the user's login shell.
 #
 # Exit status of its own: 125 setup failed, 126 command not executable,
@@ -57,8 +59,18 @@ if [ -d /run/ws ]; then
 	chmod 0700 /run/ws
 fi
 
+if [ "${WS_WAIT_READY:-}" = 1 ]; then
+	tries=0
+	while [ ! -e /run/ws/.ready ]; do
+		tries=$((tries + 1))
+		[ "$tries" -le 1200 ] || fail "the secrets did not arrive in /run/ws within 60s"
+		sleep 0.05
+	done
+	rm -f /run/ws/.ready
+fi
+
 export HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" SHELL="$shell"
-unset WS_ENTRYPOINT_FAIL
+unset WS_ENTRYPOINT_FAIL WS_WAIT_READY
 
 if [ $# -eq 0 ]; then
 	set -- "$shell" -l

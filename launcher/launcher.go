@@ -44,6 +44,9 @@ type Docker interface {
 	ContainerResize(ctx context.Context, id string, options container.ResizeOptions) error
 	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
 }
 
 // Labels on every workspace container, so ws can find its own.
@@ -79,6 +82,11 @@ type Spec struct {
 	Mounts []string
 	// Network is the container's network mode ("" for Docker's default).
 	Network string
+	// Files must be in SecretsDir before the command starts (decrypted
+	// credentials, the GPG home); they live in memory only.
+	Files []File
+	// SocketMounts bind single host sockets into the container, SRC:DST.
+	SocketMounts [][2]string
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -176,6 +184,11 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 	if err := l.Docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start workspace container: %w", err)
 	}
+	if len(s.Files) > 0 {
+		if err := l.deliver(ctx, id, s.User, s.Files); err != nil {
+			return err
+		}
+	}
 	if s.TTY {
 		l.resize(ctx, id, s.Stdin)
 	}
@@ -231,6 +244,9 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 		entrypoint.EnvUser + "=" + s.Name,
 		entrypoint.EnvHome + "=" + s.Home,
 	}, s.Env...)
+	if len(s.Files) > 0 {
+		env = append(env, entrypoint.EnvWaitReady+"=1")
+	}
 	if s.TTY {
 		if t := os.Getenv("TERM"); t != "" {
 			env = append(env, "TERM="+t)
@@ -262,6 +278,9 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 	mounts := []mount.Mount{
 		{Type: mount.TypeBind, Source: s.Root, Target: s.Root},
 		{Type: mount.TypeTmpfs, Target: SecretsDir, TmpfsOptions: &mount.TmpfsOptions{Mode: 0o700}},
+	}
+	for _, sm := range s.SocketMounts {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: sm[0], Target: sm[1]})
 	}
 	for _, m := range s.Mounts {
 		mt, err := parseMount(m)

@@ -16,9 +16,11 @@ import (
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/secrets"
 )
 
 type runOptions struct {
+	noGPG   bool
 	tty     bool
 	env     cli.StringSlice
 	volumes cli.StringSlice
@@ -30,6 +32,7 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VALUE` in the workspace (repeatable)", Destination: &o.env},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount `SRC:DST[:ro]` from the host (repeatable)", Destination: &o.volumes},
 		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
+		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
 	}
 }
 
@@ -82,6 +85,12 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		return err
 	}
 	root := filepath.Dir(path)
+	// Decrypt first: a pinentry shows on the host, and a failure leaves
+	// nothing behind.
+	creds, err := workspaceSecrets(ctx, e, l, root, o.noGPG)
+	if err != nil {
+		return err
+	}
 	docker, err := e.Docker()
 	if err != nil {
 		return err
@@ -111,9 +120,9 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	mounts := append(expandMounts(l.Workspace.Mounts, root, e.Getenv("HOME")), o.volumes.Value()...)
 	return ln.Run(ctx, launcher.Spec{
 		Image: res.Tag, Root: root, Dir: dir, Argv: argv, TTY: tty,
-		User: caller(e), Env: append(append([]string{}, l.Workspace.Env...), o.env.Value()...), Mounts: mounts,
-		Network: network,
-		Stdin:   e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
+		User: caller(e), Env: append(append(append([]string{}, l.Workspace.Env...), creds.env...), o.env.Value()...), Mounts: mounts,
+		Network: network, Files: creds.files, SocketMounts: creds.sockets,
+		Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
 	})
 }
 
@@ -151,4 +160,58 @@ func expandMounts(mounts []string, root, home string) []string {
 		out = append(out, src+":"+rest)
 	}
 	return out
+}
+
+// credentials is what the launcher delivers: files for the tmpfs, the
+// variables pointing at them, the agent socket to mount.
+type credentials struct {
+	files   []launcher.File
+	env     []string
+	sockets [][2]string
+}
+
+func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, noGPG bool) (credentials, error) {
+	var c credentials
+	specs := secrets.Defaults
+	if l.Workspace.Secrets != nil {
+		specs = nil
+		for _, s := range l.Workspace.Secrets {
+			specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
+		}
+	}
+	decrypted, err := secrets.Decrypt(root, specs)
+	if err != nil {
+		return c, err
+	}
+	var fingerprints []string
+	seen := map[string]bool{}
+	for _, s := range decrypted {
+		c.files = append(c.files, launcher.File{Name: s.Name, Data: s.Plain})
+		c.env = append(c.env, s.Env+"="+launcher.SecretsDir+"/"+s.Name)
+		for _, f := range s.PGPRecipients {
+			if !seen[f] {
+				seen[f] = true
+				fingerprints = append(fingerprints, f)
+			}
+		}
+	}
+	if noGPG {
+		return c, nil
+	}
+	fwd, err := launcher.PrepareGPG(ctx, e.Getenv("DOCKER_HOST"), fingerprints)
+	var nf *launcher.NoForwardError
+	switch {
+	case errors.As(err, &nf):
+		if len(fingerprints) > 0 {
+			fmt.Fprintf(e.Stderr, "ws: note: %v; carrying on without (gpg and sops inside cannot decrypt)\n", err)
+		}
+		e.Log.Debug("no GPG forwarding", "why", nf.Why)
+		return c, nil
+	case err != nil:
+		return c, err
+	}
+	c.files = append(c.files, fwd.Files()...)
+	c.sockets = append(c.sockets, [2]string{fwd.Socket, launcher.GPGHome + "/S.gpg-agent"})
+	c.env = append(c.env, "GNUPGHOME="+launcher.GPGHome)
+	return c, nil
 }

@@ -66,6 +66,15 @@ type Workspace struct {
 	Mounts []string
 	// Network is the container network mode ("host", "none"…).
 	Network string
+	// Secrets are sops-encrypted files to decrypt into the container's
+	// memory; nil means the convention (kubeconfig, talosconfig at the root).
+	Secrets []SecretFile
+}
+
+// SecretFile is one credential: a sops file in the repository, exposed in
+// the container as /run/ws/<Name> with Env pointing at it.
+type SecretFile struct {
+	File, Env, Name string
 }
 
 // Tool is one pinned CLI.

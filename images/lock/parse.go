@@ -262,7 +262,7 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		p.at(n, "", "workspace must be a mapping with env, mounts and network")
 		return
 	}
-	fs := p.fields(n, "", "workspace", "env", "mounts", "network")
+	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets")
 	list := func(key string, check func(string) bool, want string) []string {
 		f, ok := fs[key]
 		if !ok || f.value.Tag == "!!null" {
@@ -288,6 +288,51 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		if v, ok := p.scalar(f, "", "workspace network"); ok {
 			l.Workspace.Network = v
 		}
+	}
+	if f, ok := fs["secrets"]; ok {
+		p.parseSecrets(f.value, l)
+	}
+}
+
+func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
+	if n.Kind != yaml.SequenceNode {
+		p.at(n, "", "workspace secrets must be a list of {file, env, name}")
+		return
+	}
+	l.Workspace.Secrets = []SecretFile{}
+	names := map[string]bool{}
+	for _, item := range n.Content {
+		if item.Kind != yaml.MappingNode {
+			p.at(item, "", "workspace secrets: each entry is a mapping with file, env and name")
+			continue
+		}
+		fs := p.fields(item, "", "workspace secret", "file", "env", "name")
+		var s SecretFile
+		for _, k := range []struct {
+			key string
+			dst *string
+		}{{"file", &s.File}, {"env", &s.Env}, {"name", &s.Name}} {
+			f, ok := fs[k.key]
+			if !ok {
+				p.at(item, "", "workspace secret: missing %q", k.key)
+				continue
+			}
+			if v, ok := p.scalar(f, "", "workspace secret "+k.key); ok {
+				*k.dst = v
+			}
+		}
+		switch {
+		case s.Env != "" && !envNameRe.MatchString(s.Env):
+			p.at(item, "", "workspace secret: env %q is not a variable name", s.Env)
+		case s.Name != "" && !binNameRe.MatchString(s.Name):
+			p.at(item, "", "workspace secret: name %q must be a plain file name", s.Name)
+		case names[s.Name]:
+			p.at(item, "", "workspace secret: name %q used twice", s.Name)
+		case strings.HasPrefix(s.File, "/") || strings.Contains("/"+s.File+"/", "/../"):
+			p.at(item, "", "workspace secret: file %q must be inside the repository", s.File)
+		}
+		names[s.Name] = true
+		l.Workspace.Secrets = append(l.Workspace.Secrets, s)
 	}
 }
 

@@ -5,7 +5,6 @@ package secrets
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +41,9 @@ var Defaults = []Spec{
 type Secret struct {
 	Spec
 	Plain []byte
+	// PGPRecipients are the fingerprints the file is encrypted to, whose
+	// public keys the workspace's gpg needs to edit it with sops.
+	PGPRecipients []string
 }
 
 // Error is a credential that cannot be decrypted; its message is one line.
@@ -49,7 +51,13 @@ type Error struct {
 	File string
 	Msg  string
 	hint string
+	// cause is sops' own error chain, for --debug: its "secring.gpg" half
+	// is noise, so it stays out of the message.
+	cause error
 }
+
+// Unwrap gives sops' error.
+func (e *Error) Unwrap() error { return e.cause }
 
 func (e *Error) Error() string { return e.File + ": " + e.Msg }
 
@@ -69,11 +77,11 @@ func Decrypt(root string, specs []Spec) ([]Secret, error) {
 			return nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
 				hint: "fix the workspace secrets list in tools.lock, or add the file"}
 		}
-		plain, err := decrypt(s.File, data)
+		plain, pgp, err := decrypt(s.File, data)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Secret{Spec: s, Plain: plain})
+		out = append(out, Secret{Spec: s, Plain: plain, PGPRecipients: pgp})
 	}
 	return out, nil
 }
@@ -81,33 +89,41 @@ func Decrypt(root string, specs []Spec) ([]Secret, error) {
 // decrypt is sops' decrypt.Data with the format forced to YAML (these files
 // have no suffix to detect it by), split up so each failure can say what
 // went wrong in one line instead of sops' error chain.
-func decrypt(name string, data []byte) ([]byte, error) {
+func decrypt(name string, data []byte) (plain []byte, pgp []string, err error) {
 	store := common.StoreForFormat(formats.Yaml, config.NewStoresConfig())
 	tree, err := store.LoadEncryptedFile(data)
 	if errors.Is(err, sops.MetadataNotFound) {
-		return nil, &Error{File: name, Msg: "not encrypted with sops (no sops metadata)",
+		return nil, nil, &Error{File: name, Msg: "not encrypted with sops (no sops metadata)",
 			hint: "encrypt it: sops --encrypt --in-place " + name + " (never commit credentials in plaintext)"}
 	}
 	if err != nil {
-		return nil, &Error{File: name, Msg: "not a sops YAML file: " + firstLine(err.Error()),
+		return nil, nil, &Error{File: name, Msg: "not a sops YAML file: " + firstLine(err.Error()),
 			hint: "check the file with sops --decrypt " + name}
+	}
+	for _, group := range tree.Metadata.KeyGroups {
+		for _, k := range group {
+			if k.TypeToIdentifier() == "pgp" {
+				pgp = append(pgp, k.ToString())
+			}
+		}
 	}
 	key, err := tree.Metadata.GetDataKey()
 	if err != nil {
-		return nil, keyError(name, tree.Metadata, err)
+		return nil, nil, keyError(name, tree.Metadata, err)
 	}
 	cipher := aes.NewCipher()
 	mac, err := tree.Decrypt(key, cipher)
 	if err != nil {
-		return nil, &Error{File: name, Msg: "cannot decrypt its values: " + firstLine(err.Error()),
+		return nil, nil, &Error{File: name, Msg: "cannot decrypt its values: " + firstLine(err.Error()),
 			hint: "the file is damaged; restore it from git"}
 	}
 	stored, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, key, tree.Metadata.LastModified.Format(time.RFC3339))
 	if err != nil || stored != mac {
-		return nil, &Error{File: name, Msg: "MAC mismatch: the file was changed outside sops",
+		return nil, nil, &Error{File: name, Msg: "MAC mismatch: the file was changed outside sops",
 			hint: "restore it from git, or re-encrypt it with sops after checking the change"}
 	}
-	return store.EmitPlainFile(tree.Branches)
+	plain, err = store.EmitPlainFile(tree.Branches)
+	return plain, pgp, err
 }
 
 // keyError says which recipients the file has and what the host lacks.
@@ -140,17 +156,7 @@ func keyError(name string, md sops.Metadata, err error) error {
 	}
 	return &Error{File: name,
 		Msg:  "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")",
-		hint: strings.Join(hints, "; ") + fmt.Sprintf(" (sops said: %s)", lastReason(err))}
-}
-
-// lastReason is the innermost part of sops' error chain, the part that
-// names the actual cause; its "secring.gpg" half is noise.
-func lastReason(err error) string {
-	s := strings.Join(strings.Fields(err.Error()), " ")
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	return s
+		hint: strings.Join(hints, "; "), cause: err}
 }
 
 func firstLine(s string) string {

@@ -21,8 +21,9 @@ type LockSpec struct {
 	Image string
 }
 
-// DefaultPackages keeps e2e images small and quick to build.
-var DefaultPackages = []string{"bash", "ca-certificates"}
+// DefaultPackages keeps e2e images small and quick to build; gnupg is there
+// for the agent-forwarding tests.
+var DefaultPackages = []string{"bash", "ca-certificates", "gnupg"}
 
 // Render returns the lock file's text.
 func (s LockSpec) Render() (string, error) {

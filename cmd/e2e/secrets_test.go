@@ -1,0 +1,223 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// plaintextMarker is in every fixture's plaintext. It is put together at
+// run time so that no file on disk (this test's binary, the fixture script)
+// holds it whole and a leak check cannot find it by accident.
+var plaintextMarker = strings.Join([]string{"WS_E2E", "PLAINTEXT", "MARKER", "pgp"}, "_")
+
+// gnupgHome is a throwaway GNUPGHOME with the passphrase-less fixture key
+// and its agent running; never the developer's keyring.
+func gnupgHome(t *testing.T) string {
+	t.Helper()
+	home, err := os.MkdirTemp("", "ws-gpg-") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(home, 0o700)
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	repo, _ := filepath.Abs("../..")
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", filepath.Join(repo, "testdata/gpg/key.sec.asc")).CombinedOutput(); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	return home
+}
+
+// secretsWorkspace has the pgp-encrypted kubeconfig and talosconfig at its
+// root, as the usual GitOps layout does.
+func secretsWorkspace(t *testing.T, kind string) *buildWorkspace {
+	t.Helper()
+	w := execWorkspace(t)
+	repo, _ := filepath.Abs("../..")
+	for _, f := range []string{"kubeconfig", "talosconfig"} {
+		b, err := os.ReadFile(filepath.Join(repo, "testdata/sops", kind, f))
+		if err == nil {
+			os.WriteFile(filepath.Join(w.dir, f), b, 0o644)
+		}
+	}
+	return w
+}
+
+func runWsEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := wsCmd(t, dir, args...)
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ws %v -> %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func TestSecretsReachKubectlFromMemoryOnly(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	gpgHome := gnupgHome(t)
+	env := []string{"GNUPGHOME=" + gpgHome}
+	// A TLS endpoint that accepts only the token from the decrypted kubeconfig.
+	api := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer ws-e2e-token-pgp" {
+			http.Error(rw, `{"kind":"Status","status":"Failure","code":401}`, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(rw, `{"ok":"token accepted"}`)
+	}))
+	t.Cleanup(api.Close)
+
+	r := runWsEnv(t, w.dir, env, "exec", "--network", "host", "--", "sh", "-c",
+		`kubectl --kubeconfig "$KUBECONFIG" --server `+api.URL+` get --raw /ws-e2e; echo;
+		 stat -c '%a %u' "$TALOSCONFIG"; grep -c 'PLAINTEXT_MARKER_p[g]p' "$TALOSCONFIG"; stat -f -c %T /run/ws; stat -c '%a %u' /run/ws`)
+	want := fmt.Sprintf("{\"ok\":\"token accepted\"}\n600 %d\n1\ntmpfs\n700 %d\n", os.Getuid(), os.Getuid())
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("exit %d, stdout %q, want %q", r.code, r.stdout, want)
+	}
+	// Without the token, the endpoint says no: the test can fail.
+	if r := runWsEnv(t, w.dir, env, "exec", "--network", "host", "--", "env", "-u", "KUBECONFIG", "kubectl", "--server", api.URL, "--insecure-skip-tls-verify", "get", "--raw", "/ws-e2e"); r.code == 0 {
+		t.Fatal("the endpoint accepted a request without the token")
+	}
+
+	// A run killed with SIGKILL leaves its container; the plaintext is
+	// still only in that container's memory.
+	cmd := wsCmd(t, w.dir, "exec", "--", "sleep", "60")
+	cmd.Env = append(cmd.Env, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(workspaceContainers(t, w.dir)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	left := workspaceContainers(t, w.dir)
+	t.Cleanup(func() {
+		for _, id := range left {
+			exec.Command("docker", "rm", "-f", id).Run()
+		}
+	})
+	assertNoPlaintext(t, r.stderr+stderr.String())
+}
+
+// assertNoPlaintext looks for the marker under Docker's data root, in
+// docker inspect of every container, in ws's output and in the host's
+// temporary folders.
+func assertNoPlaintext(t *testing.T, logs string) {
+	t.Helper()
+	if strings.Contains(logs, plaintextMarker) {
+		t.Fatal("the plaintext marker is in ws's output")
+	}
+	root := strings.TrimSpace(dockerOut(t, "info", "--format", "{{.DockerRootDir}}"))
+	for _, dir := range []string{root, os.TempDir(), "/var/tmp"} {
+		out, _ := exec.Command("grep", "-r", "-l", "-a", "--exclude-dir=proc", plaintextMarker, dir).Output()
+		if hits := strings.TrimSpace(string(out)); hits != "" {
+			t.Fatalf("the plaintext marker is on disk under %s:\n%s", dir, hits)
+		}
+	}
+	ids := strings.Fields(dockerOut(t, "ps", "-aq"))
+	if len(ids) > 0 {
+		if out := dockerOut(t, append([]string{"inspect"}, ids...)...); strings.Contains(out, plaintextMarker) {
+			t.Fatal("the plaintext marker is in docker inspect")
+		}
+	}
+}
+
+// The forwarded agent decrypts inside; the restricted socket refuses to
+// export secret keys, and there is no private key material in the container.
+func TestGPGAgentForwardedWithoutPrivateKeys(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	gpgHome := gnupgHome(t)
+	fpr, _ := os.ReadFile("../../testdata/gpg/key.fpr")
+	enc := exec.Command("gpg", "--homedir", gpgHome, "--batch", "--trust-model", "always", "--armor", "--encrypt", "-r", strings.TrimSpace(string(fpr)), "-o", filepath.Join(w.dir, "message.asc"))
+	enc.Stdin = strings.NewReader("decrypted through the forwarded agent\n")
+	if out, err := enc.CombinedOutput(); err != nil {
+		t.Fatalf("encrypt: %v\n%s", err, out)
+	}
+	env := []string{"GNUPGHOME=" + gpgHome}
+	r := runWsEnv(t, w.dir, env, "exec", "--", "gpg", "--batch", "--decrypt", "message.asc")
+	if r.code != 0 || r.stdout != "decrypted through the forwarded agent\n" {
+		t.Fatalf("gpg --decrypt inside: exit %d, %q", r.code, r.stdout)
+	}
+	r = runWsEnv(t, w.dir, env, "exec", "--", "gpg", "--batch", "--armor", "--export-secret-keys")
+	if r.code == 0 || !strings.Contains(r.stderr, "Forbidden") {
+		t.Fatalf("--export-secret-keys: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `ls -A "$GNUPGHOME"; find / -xdev -name private-keys-v1.d 2>/dev/null | wc -l`)
+	if r.code != 0 || strings.Contains(r.stdout, "private-keys") || !strings.HasSuffix(r.stdout, "0\n") {
+		t.Fatalf("GNUPGHOME inside: %q", r.stdout)
+	}
+}
+
+func TestSecretsFailuresLeaveNothing(t *testing.T) {
+	w := secretsWorkspace(t, "age")
+	key, _ := filepath.Abs("../../testdata/age/keys.txt")
+	r := runWsEnv(t, w.dir, []string{"SOPS_AGE_KEY_FILE=" + key}, "exec", "--no-gpg", "--", "sh", "-c", `grep token "$KUBECONFIG"`)
+	if r.code != 0 || !strings.Contains(r.stdout, "ws-e2e-token-age") {
+		t.Fatalf("age with its key: exit %d %q", r.code, r.stdout)
+	}
+	cases := []struct {
+		name  string
+		env   []string
+		setup func()
+		want  string
+	}{
+		{"age without its key", []string{"SOPS_AGE_KEY_FILE=/nonexistent"}, nil,
+			"ws: kubeconfig: no key on this host decrypts it (recipients: age age1"},
+		{"not encrypted", []string{"SOPS_AGE_KEY_FILE=" + key}, func() {
+			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), []byte("apiVersion: v1\nkind: Config\n"), 0o644)
+		}, "ws: kubeconfig: not encrypted with sops"},
+		{"MAC mismatch", []string{"SOPS_AGE_KEY_FILE=" + key}, func() {
+			b, _ := os.ReadFile("../../testdata/sops/age/kubeconfig")
+			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), bytes.Replace(b, []byte(`lastmodified: "2026`), []byte(`lastmodified: "2025`), 1), 0o644)
+		}, "ws: kubeconfig: MAC mismatch"},
+		{"stopped agent", nil, func() {
+			b, _ := os.ReadFile("../../testdata/sops/pgp/kubeconfig")
+			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), b, 0o644)
+		}, "ws: kubeconfig: no key on this host decrypts it (recipients: pgp"},
+	}
+	for _, c := range cases {
+		if c.setup != nil {
+			c.setup()
+		}
+		env := c.env
+		if c.name == "stopped agent" {
+			home := gnupgHome(t)
+			os.WriteFile(filepath.Join(home, "gpg.conf"), []byte("no-autostart\n"), 0o600)
+			exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+			env = append(env, "GNUPGHOME="+home)
+		}
+		r := runWsEnv(t, w.dir, env, "exec", "--", "true")
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 125 || !strings.HasPrefix(lines[0], c.want) || len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") {
+			t.Errorf("%s: exit %d\n%s", c.name, r.code, r.stderr)
+		}
+		if left := workspaceContainers(t, w.dir); len(left) != 0 {
+			t.Errorf("%s: containers left %v", c.name, left)
+		}
+	}
+}
