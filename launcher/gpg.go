@@ -42,14 +42,17 @@ func PrepareGPG(ctx context.Context, dockerHost string, fingerprints []string) (
 	if _, err := exec.LookPath("gpgconf"); err != nil {
 		return nil, &NoForwardError{"gpg is not installed on this host"}
 	}
-	exec.CommandContext(ctx, "gpgconf", "--launch", "gpg-agent").Run() //nolint:errcheck // the socket check below tells
 	out, err := exec.CommandContext(ctx, "gpgconf", "--list-dirs", "agent-extra-socket").Output()
 	if err != nil {
 		return nil, &NoForwardError{"gpgconf --list-dirs failed: " + err.Error()}
 	}
 	socket := strings.TrimSpace(string(out))
-	if st, err := os.Stat(socket); err != nil || st.Mode()&os.ModeSocket == 0 {
-		return nil, &NoForwardError{"no agent listens on " + socket}
+	if !isSocket(socket) {
+		// Start the agent, as gpg would on the host; it then stays for pinentry.
+		exec.CommandContext(ctx, "gpgconf", "--launch", "gpg-agent").Run() //nolint:errcheck // the check below tells
+		if !isSocket(socket) {
+			return nil, &NoForwardError{"no agent listens on " + socket}
+		}
 	}
 	f := &GPGForward{Socket: socket}
 	if len(fingerprints) > 0 {
@@ -63,6 +66,11 @@ func PrepareGPG(ctx context.Context, dockerHost string, fingerprints []string) (
 		f.PublicKeys = keys
 	}
 	return f, nil
+}
+
+func isSocket(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode()&os.ModeSocket != 0
 }
 
 // publicOnly refuses an export that carries any private key packet.

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ws-tools/ws/cmd/e2e/testenv"
+	"github.com/ws-tools/ws/launcher/secrets"
 )
 
 // timeIt runs f and returns how long it took.
@@ -187,4 +189,56 @@ func BenchmarkEnterFirstPrompt(b *testing.B) {
 		exec.Command("tmux", "-S", sock, "kill-server").Run()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "first-prompt-ms")
+}
+
+// BenchmarkExecWithSecrets: `ws exec -- true` with two PGP-encrypted
+// secrets (kubeconfig, talosconfig) against docker run of the same image
+// in the same run (target <= 1.2), and the decrypt step alone (sops through
+// the gpg-agent, as ws does it).
+func BenchmarkExecWithSecrets(b *testing.B) {
+	w := execWorkspace(b)
+	repo, _ := filepath.Abs("../..")
+	for _, f := range []string{"kubeconfig", "talosconfig"} {
+		data, err := os.ReadFile(filepath.Join(repo, "testdata/sops/pgp", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(w.dir, f), data, 0o644)
+	}
+	home, err := os.MkdirTemp("", "ws-gpg-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", filepath.Join(repo, "testdata/gpg/key.sec.asc")).CombinedOutput(); err != nil {
+		b.Fatalf("import: %v\n%s", err, out)
+	}
+	b.Setenv("GNUPGHOME", home)
+	tag := imageTag(b, w.dir)
+	var ws, docker, decrypt time.Duration
+	for i := 0; i < b.N; i++ {
+		ws += timeIt(b, func() {
+			if out, err := wsCmd(b, w.dir, "exec", "--", "true").CombinedOutput(); err != nil {
+				b.Fatalf("ws exec: %v\n%s", err, out)
+			}
+		})
+		docker += timeIt(b, func() {
+			if out, err := exec.Command("docker", "run", "--rm", "--init", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
+				"-e", "WS_USER=bench", "-e", "WS_HOME=/home/bench", tag, "true").CombinedOutput(); err != nil {
+				b.Fatalf("docker run: %v\n%s", err, out)
+			}
+		})
+		decrypt += timeIt(b, func() {
+			if _, err := secrets.Decrypt(w.dir, secrets.Defaults); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-exec-ms")
+	b.ReportMetric(float64(docker.Milliseconds())/float64(b.N), "docker-run-ms")
+	b.ReportMetric(float64(ws)/float64(docker), "ratio")
+	b.ReportMetric(float64(decrypt.Microseconds())/1000/float64(b.N), "decrypt-ms")
 }
