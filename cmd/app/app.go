@@ -75,6 +75,7 @@ func newApp(e *Env) *cli.App {
 			newEnterCommand(e),
 			newExecCommand(e),
 			newBuildCommand(e),
+			newDoctorCommand(e),
 			newLockCommand(e),
 			newCompletionCommand(),
 		},

@@ -24,7 +24,7 @@ const exitCodesHelp = `EXIT STATUS:
    0      success
    N      ws exec / ws enter: the command's own exit status
    128+N  ws exec / ws enter: the command was killed by signal N
-   1      a check found a problem (ws lock verify)
+   1      a check found a problem (ws lock verify, ws doctor)
    125    ws itself failed: bad usage, invalid tools.lock, no workspace,
           Docker or BuildKit errors
    126    the command exists in the workspace but cannot be run

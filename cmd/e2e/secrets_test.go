@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -219,5 +220,38 @@ func TestSecretsFailuresLeaveNothing(t *testing.T) {
 		if left := workspaceContainers(t, w.dir); len(left) != 0 {
 			t.Errorf("%s: containers left %v", c.name, left)
 		}
+	}
+}
+
+// ws doctor runs every check and says which fail, with hints; --json too.
+func TestDoctor(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	b, _ := os.ReadFile("../../testdata/sops/age/talosconfig")
+	os.WriteFile(filepath.Join(w.dir, "talosconfig"), b, 0o644)
+	key, _ := filepath.Abs("../../testdata/age/keys.txt")
+	env := []string{"GNUPGHOME=" + gnupgHome(t), "SOPS_AGE_KEY_FILE=" + key}
+	r := runWsEnv(t, w.dir, env, "doctor", "--json")
+	var checks []struct {
+		Check string
+		OK    bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &checks); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range checks {
+		names[c.Check] = c.OK
+	}
+	for _, want := range []string{"tools.lock", "docker", "buildkit", "image", "gpg agent", "secret kubeconfig", "secret talosconfig"} {
+		if ok, found := names[want]; !found || !ok {
+			t.Errorf("check %q: found %v, ok %v", want, found, ok)
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("doctor with everything in place exited %d", r.code)
+	}
+	r = runWsEnv(t, w.dir, []string{"GNUPGHOME=" + gnupgHome(t), "SOPS_AGE_KEY_FILE=/nonexistent"}, "doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "secret talosconfig  FAIL    talosconfig: no key on this host decrypts it") || !strings.Contains(r.stdout, "hint: for age: set SOPS_AGE_KEY_FILE") {
+		t.Fatalf("doctor without the age key: exit %d\n%s", r.code, r.stdout)
 	}
 }

@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/docker/docker/api/types/versions"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ws-tools/ws/images/build"
+	"github.com/ws-tools/ws/images/definition"
+	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/secrets"
+)
+
+type doctorOptions struct {
+	json bool
+}
+
+func newDoctorCommand(e *Env) *cli.Command {
+	var o doctorOptions
+	return &cli.Command{
+		Name:         "doctor",
+		Usage:        "check what ws needs, before anything runs: Docker, BuildKit, the lock, the GPG agent, each secret",
+		OnUsageError: usageError,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &o.json},
+		},
+		Action: func(c *cli.Context) error { return runDoctor(c.Context, e, o) },
+	}
+}
+
+// check is one line of the doctor's table; its JSON is a public interface.
+type check struct {
+	Name   string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Hint   string `json:"hint,omitempty"`
+}
+
+// doctorError is the verdict: some checks failed.
+type doctorError struct{ failed int }
+
+func (d *doctorError) Error() string     { return fmt.Sprintf("%d checks failed", d.failed) }
+func (d *doctorError) CheckFailed() bool { return true }
+func (d *doctorError) Hint() string      { return "each failed check above says what to do" }
+
+func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
+	var checks []check
+	add := func(name string, err error, detail string) {
+		c := check{Name: name, OK: err == nil, Detail: detail}
+		if err != nil {
+			c.Detail = err.Error()
+			var h hinter
+			if errors.As(err, &h) {
+				c.Hint = h.Hint()
+			}
+		}
+		checks = append(checks, c)
+	}
+
+	l, path, err := loadLock(e)
+	add("tools.lock", err, fmt.Sprintf("%s: valid", path))
+	docker, err := e.Docker()
+	var apiVersion string
+	if err == nil {
+		v, perr := docker.ServerVersion(ctx)
+		if perr != nil {
+			err = &build.DaemonError{Err: perr}
+		} else {
+			apiVersion = v.APIVersion
+			add("docker", nil, fmt.Sprintf("Docker %s (API %s)", v.Version, v.APIVersion))
+		}
+	}
+	if err != nil {
+		add("docker", err, "")
+	} else if versions.LessThan(apiVersion, "1.40") {
+		add("buildkit", &build.DaemonTooOldError{APIVersion: apiVersion}, "")
+	} else {
+		add("buildkit", nil, "the daemon's BuildKit (Engine API /grpc)")
+	}
+	if l != nil && docker != nil && apiVersion != "" {
+		im := definition.Image{Lock: l, Platform: lock.HostPlatform()}
+		tag, terr := im.Tag()
+		if terr == nil {
+			exists, xerr := (&build.Builder{Docker: docker}).Exists(ctx, tag)
+			detail := tag + " present"
+			if xerr == nil && !exists {
+				detail = tag + " not built yet (ws build, or the first ws enter, makes it)"
+			}
+			add("image", xerr, detail)
+		}
+	}
+	fwd, gerr := launcher.PrepareGPG(ctx, e.Getenv("DOCKER_HOST"), nil)
+	if gerr == nil {
+		add("gpg agent", nil, "forwarding "+fwd.Socket)
+	} else {
+		add("gpg agent", withHint(gerr, "start it with gpgconf --launch gpg-agent, or use --no-gpg"), "")
+	}
+	if l != nil {
+		root := filepath.Dir(path)
+		specs := secrets.Defaults
+		if l.Workspace.Secrets != nil {
+			specs = nil
+			for _, s := range l.Workspace.Secrets {
+				specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
+			}
+		}
+		for _, s := range specs {
+			got, err := secrets.Decrypt(root, []secrets.Spec{s})
+			switch {
+			case err != nil:
+				add("secret "+s.File, err, "")
+			case len(got) == 0:
+				add("secret "+s.File, nil, "absent (optional)")
+			default:
+				add("secret "+s.File, nil, fmt.Sprintf("decrypts on this host; %s=%s/%s", s.Env, launcher.SecretsDir, s.Name))
+			}
+		}
+	}
+
+	failed := 0
+	for _, c := range checks {
+		if !c.OK {
+			failed++
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(checks); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHECK\tSTATUS\tDETAIL")
+		for _, c := range checks {
+			status := "ok"
+			if !c.OK {
+				status = "FAIL"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, status, c.Detail)
+			if c.Hint != "" {
+				fmt.Fprintf(tw, "\t\thint: %s\n", c.Hint)
+			}
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		return &doctorError{failed: failed}
+	}
+	return nil
+}
