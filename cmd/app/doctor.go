@@ -104,14 +104,7 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	}
 	if l != nil {
 		root := filepath.Dir(path)
-		specs := secrets.Defaults
-		if l.Workspace.Secrets != nil {
-			specs = nil
-			for _, s := range l.Workspace.Secrets {
-				specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
-			}
-		}
-		for _, s := range specs {
+		for _, s := range secretSpecs(l) {
 			got, err := secrets.Decrypt(root, []secrets.Spec{s})
 			switch {
 			case err != nil:

@@ -172,14 +172,7 @@ type credentials struct {
 
 func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, noGPG bool) (credentials, error) {
 	var c credentials
-	specs := secrets.Defaults
-	if l.Workspace.Secrets != nil {
-		specs = nil
-		for _, s := range l.Workspace.Secrets {
-			specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
-		}
-	}
-	decrypted, err := secrets.Decrypt(root, specs)
+	decrypted, err := secrets.Decrypt(root, secretSpecs(l))
 	if err != nil {
 		return c, err
 	}
@@ -214,4 +207,17 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 	c.sockets = append(c.sockets, [2]string{fwd.Socket, launcher.GPGHome + "/S.gpg-agent"})
 	c.env = append(c.env, "GNUPGHOME="+launcher.GPGHome)
 	return c, nil
+}
+
+// secretSpecs are the workspace's credentials: the lock's list, else the
+// convention.
+func secretSpecs(l *lock.Lock) []secrets.Spec {
+	if l.Workspace.Secrets == nil {
+		return secrets.Defaults
+	}
+	var specs []secrets.Spec
+	for _, s := range l.Workspace.Secrets {
+		specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
+	}
+	return specs
 }

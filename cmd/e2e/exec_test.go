@@ -72,17 +72,7 @@ func TestExecAsCallerWithUID1500AndGID20(t *testing.T) {
 		cmd := exec.Command("setpriv", append([]string{"--reuid=1500", "--regid=20", "--groups=" + docker.Gid, "--", wsBin}, args...)...)
 		cmd.Dir = w.dir
 		cmd.Env = []string{"HOME=" + home, "USER=alice", "PATH=/usr/bin:/bin"}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("as alice: ws %v -> %d\n%s%s", args, code, stdout.String(), stderr.String())
-		return result{stdout.String(), stderr.String(), code}
+		return collect(t, cmd)
 	}
 	r := asAlice("exec", "--", "sh", "-c", `id -u; id -g; whoami; pwd; echo "$HOME"; touch made-inside; grep Cap /proc/self/status`)
 	if r.code != 0 {

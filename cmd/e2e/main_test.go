@@ -130,6 +130,12 @@ func runWs(t testing.TB, dir string, args ...string) result {
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"XDG_RUNTIME_DIR="+filepath.Join(home, "run"),
 	)
+	return collect(t, cmd)
+}
+
+// collect runs cmd and returns its output and exit code.
+func collect(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -138,9 +144,9 @@ func runWs(t testing.TB, dir string, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run ws %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
-	t.Logf("ws %v -> %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	t.Logf("%v -> %d\nstdout:\n%s\nstderr:\n%s", cmd.Args[1:], code, stdout.String(), stderr.String())
 	return result{stdout.String(), stderr.String(), code}
 }
 

@@ -61,17 +61,7 @@ func runWsEnv(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := wsCmd(t, dir, args...)
 	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("ws %v -> %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
-	return result{stdout.String(), stderr.String(), code}
+	return collect(t, cmd)
 }
 
 func TestSecretsReachKubectlFromMemoryOnly(t *testing.T) {
