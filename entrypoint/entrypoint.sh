@@ -12,6 +12,8 @@
 #   WS_UID, WS_GID   the caller's ids
 #   WS_USER          the caller's user name
 #   WS_HOME          HOME inside the container
+#   WS_READ_ONLY=1   the root file system is read-only and ws mounted
+#                    /etc/passwd and /etc/group with the caller in them
 #   WS_WAIT_READY=1  wait (60 s at most) for ws to deliver the secrets into
 #                    /run/ws, which it marks by writing /run/ws/.ready last
 # Arguments: the command; none means the user's login shell.
@@ -35,7 +37,7 @@ fail() {
 shell=/bin/sh
 [ -x /bin/bash ] && shell=/bin/bash
 
-if [ "$WS_UID" != 0 ]; then
+if [ "$WS_UID" != 0 ] && [ "${WS_READ_ONLY:-}" != 1 ]; then
 	# A group with the caller's GID, unless the image has one (-o: the id
 	# may repeat, as GID 20 from macOS does on Debian).
 	if ! getent group "$WS_GID" >/dev/null; then
@@ -70,7 +72,7 @@ if [ "${WS_WAIT_READY:-}" = 1 ]; then
 fi
 
 export HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" SHELL="$shell"
-unset WS_ENTRYPOINT_FAIL WS_WAIT_READY
+unset WS_ENTRYPOINT_FAIL WS_WAIT_READY WS_READ_ONLY
 
 if [ $# -eq 0 ]; then
 	set -- "$shell" -l

@@ -47,6 +47,7 @@ type Docker interface {
 	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
 	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+	CopyFromContainer(ctx context.Context, id, srcPath string) (io.ReadCloser, container.PathStat, error)
 }
 
 // Labels on every workspace container, so ws can find its own.
@@ -87,6 +88,9 @@ type Spec struct {
 	Files []File
 	// SocketMounts bind single host sockets into the container, SRC:DST.
 	SocketMounts [][2]string
+	// ReadOnly makes the root file system read-only: HOME and /tmp become
+	// tmpfs, and the caller's passwd/group entries are mounted in.
+	ReadOnly bool
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -150,6 +154,19 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 	cfg, hostCfg, err := l.configs(s)
 	if err != nil {
 		return err
+	}
+	if s.ReadOnly {
+		db, err := l.prepareUserDB(ctx, s.Image, s.User)
+		if err != nil {
+			return err
+		}
+		defer db.remove()
+		hostCfg.Mounts = append(hostCfg.Mounts, db.mounts()...)
+		hostCfg.Mounts = append(hostCfg.Mounts,
+			mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp"},
+			mount.Mount{Type: mount.TypeTmpfs, Target: s.Home})
+		hostCfg.ReadonlyRootfs = true
+		cfg.Env = append(cfg.Env, entrypoint.EnvReadOnly+"=1")
 	}
 	name := "ws-" + sanitize(filepath.Base(s.Root)) + "-" + randomSuffix()
 	created, err := l.Docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
@@ -252,7 +269,6 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 			env = append(env, "TERM="+t)
 		}
 	}
-	host, _ := os.Hostname()
 	cfg := &container.Config{
 		Image: s.Image,
 		// The prompt then says where the shell runs.
@@ -267,12 +283,7 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 		AttachStdin:  s.Stdin != nil,
 		AttachStdout: true,
 		AttachStderr: true,
-		Labels: map[string]string{
-			LabelManaged:   "1",
-			LabelWorkspace: l.Workspace,
-			LabelPID:       strconv.Itoa(os.Getpid()),
-			LabelHost:      host,
-		},
+		Labels:       l.labels(),
 	}
 	init := true
 	mounts := []mount.Mount{
@@ -300,6 +311,17 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 		NetworkMode: container.NetworkMode(s.Network),
 	}
 	return cfg, hostCfg, nil
+}
+
+// labels mark a container as this ws process's, for RemoveStale.
+func (l *Launcher) labels() map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{
+		LabelManaged:   "1",
+		LabelWorkspace: l.Workspace,
+		LabelPID:       strconv.Itoa(os.Getpid()),
+		LabelHost:      host,
+	}
 }
 
 // MountError is a -v that cannot be mounted.

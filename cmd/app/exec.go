@@ -20,11 +20,12 @@ import (
 )
 
 type runOptions struct {
-	noGPG   bool
-	tty     bool
-	env     cli.StringSlice
-	volumes cli.StringSlice
-	network string
+	readOnly bool
+	noGPG    bool
+	tty      bool
+	env      cli.StringSlice
+	volumes  cli.StringSlice
+	network  string
 }
 
 func runFlags(o *runOptions) []cli.Flag {
@@ -33,6 +34,7 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount `SRC:DST[:ro]` from the host (repeatable)", Destination: &o.volumes},
 		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
 		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
+		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
 	}
 }
 
@@ -121,7 +123,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	return ln.Run(ctx, launcher.Spec{
 		Image: res.Tag, Root: root, Dir: dir, Argv: argv, TTY: tty,
 		User: caller(e), Env: append(append(append([]string{}, l.Workspace.Env...), creds.env...), o.env.Value()...), Mounts: mounts,
-		Network: network, Files: creds.files, SocketMounts: creds.sockets,
+		Network: network, Files: creds.files, SocketMounts: creds.sockets, ReadOnly: o.readOnly,
 		Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
 	})
 }

@@ -333,3 +333,17 @@ func TestExecWorkspaceConfigAndSetupFailure(t *testing.T) {
 		t.Fatalf("containers left: %v", left)
 	}
 }
+
+// --read-only: the image cannot be changed, yet the caller is a named user
+// with a writable HOME, /tmp and repository.
+func TestExecReadOnly(t *testing.T) {
+	w := execWorkspace(t)
+	r := runWs(t, w.dir, "exec", "--read-only", "--", "sh", "-c",
+		`id -un >/dev/null && echo named; touch /etc/x 2>/dev/null || echo etc-ro; touch "$HOME/x" && echo home-ok; touch /tmp/x && echo tmp-ok; touch ./x && echo repo-ok`)
+	if r.code != 0 || r.stdout != "named\netc-ro\nhome-ok\ntmp-ok\nrepo-ok\n" {
+		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left: %v", left)
+	}
+}
