@@ -176,6 +176,9 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 	var c credentials
 	decrypted, err := secrets.Decrypt(root, secretSpecs(l))
 	if err != nil {
+		if cause := errors.Unwrap(err); cause != nil {
+			e.Log.Debug("sops said", "err", cause)
+		}
 		return c, err
 	}
 	var fingerprints []string
