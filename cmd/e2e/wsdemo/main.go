@@ -138,8 +138,9 @@ The demo is up. Try:
 
   export GNUPGHOME=%[1]s/gnupg
   cd %[1]s/workspace
-  ws lock list && ws lock verify
-  ws enter            # once ws enter exists
+  ws lock list && ws lock verify && ws doctor
+  ws enter                          # your shell; kubectl, hello, greet pinned; KUBECONFIG decrypted
+  ws exec -- kubectl version --client
 
 Stop it with: make demo-down
 `, d.dir)
