@@ -24,6 +24,8 @@ const (
 	// EnvWaitReady makes the entrypoint wait for ws to put the secrets in
 	// /run/ws (it writes /run/ws/.ready last).
 	EnvWaitReady = "WS_WAIT_READY"
+	// EnvSecrets lists the delivered credentials' names, space-separated.
+	EnvSecrets = "WS_SECRETS"
 	// EnvReadOnly says the root file system is read-only: ws has mounted
 	// passwd and group with the caller in them, so no user is added.
 	EnvReadOnly = "WS_READ_ONLY"

@@ -16,6 +16,8 @@
 #                    /etc/passwd and /etc/group with the caller in them
 #   WS_WAIT_READY=1  wait (60 s at most) for ws to deliver the secrets into
 #                    /run/ws, which it marks by writing /run/ws/.ready last
+#   WS_SECRETS       names of the delivered credentials in /run/ws; a login
+#                    shell warns on exit when one of them changed
 # Arguments: the command; none means the user's login shell.
 #
 # Exit status of its own: 125 setup failed, 126 command not executable,
@@ -69,10 +71,28 @@ if [ "${WS_WAIT_READY:-}" = 1 ]; then
 		sleep 0.05
 	done
 	rm -f /run/ws/.ready
+	# Remember the credentials as delivered: a login shell warns on exit
+	# when one changed, since the change dies with the tmpfs.
+	if [ -n "${WS_SECRETS:-}" ]; then
+		(cd /run/ws && sha256sum $WS_SECRETS >.sums 2>/dev/null) || true
+		if [ -d /etc/profile.d ] && [ -w /etc/profile.d ]; then
+			cat >/etc/profile.d/ws-secrets.sh <<'PROFILE'
+# Written by the ws entrypoint: warn when a decrypted credential changed.
+if [ -n "${BASH_VERSION:-}" ] && [ -r /run/ws/.sums ]; then
+	_ws_check_secrets() {
+		(cd /run/ws && sha256sum -c .sums 2>/dev/null) | while IFS=': ' read -r name status; do
+			[ "$status" = OK ] || printf 'ws: warning: %s changed in the workspace and was not written back; it is gone when the workspace ends. To keep the change, make it with sops in the repository (sops edit <file>).\n' "$name" >&2
+		done
+	}
+	trap _ws_check_secrets EXIT
+fi
+PROFILE
+		fi
+	fi
 fi
 
 export HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" SHELL="$shell"
-unset WS_ENTRYPOINT_FAIL WS_WAIT_READY WS_READ_ONLY
+unset WS_ENTRYPOINT_FAIL WS_WAIT_READY WS_READ_ONLY WS_SECRETS
 
 if [ $# -eq 0 ]; then
 	set -- "$shell" -l

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ws-tools/ws/entrypoint"
 	"github.com/ws-tools/ws/images/build"
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
@@ -181,9 +182,10 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 		}
 		return c, err
 	}
-	var fingerprints []string
+	var fingerprints, names []string
 	seen := map[string]bool{}
 	for _, s := range decrypted {
+		names = append(names, s.Name)
 		c.files = append(c.files, launcher.File{Name: s.Name, Data: s.Plain})
 		c.env = append(c.env, s.Env+"="+launcher.SecretsDir+"/"+s.Name)
 		for _, f := range s.PGPRecipients {
@@ -192,6 +194,9 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 				fingerprints = append(fingerprints, f)
 			}
 		}
+	}
+	if len(names) > 0 {
+		c.env = append(c.env, entrypoint.EnvSecrets+"="+strings.Join(names, " "))
 	}
 	if noGPG {
 		return c, nil

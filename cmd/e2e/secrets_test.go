@@ -251,3 +251,49 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor without the age key: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// A decrypted credential changed inside (kubectl config use-context…) dies
+// with the tmpfs: the login shell says so when it exits, naming the file.
+func TestEnterWarnsAboutChangedCredential(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		unavailable(t, "tmux is not installed")
+	}
+	w := secretsWorkspace(t, "pgp")
+	gpgHome := gnupgHome(t)
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-x", "200", "-y", "40", "sh", "-c",
+		fmt.Sprintf("cd %s && GNUPGHOME=%s %s enter; echo ws-ended; sleep 600", w.dir, gpgHome, wsBin))
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	wait := func(what string) string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pane := tmux("capture-pane", "-p", "-J")
+			if strings.Contains(pane, what) {
+				return pane
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %q; the pane shows:\n%s", what, pane)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	wait("@ws-")
+	tmux("send-keys", `echo '# changed' >> "$KUBECONFIG"; echo appended`, "Enter")
+	wait("appended")
+	tmux("send-keys", "exit", "Enter")
+	pane := wait("ws-ended")
+	if !strings.Contains(pane, "ws: warning: kubeconfig changed in the workspace and was not written back") {
+		t.Fatalf("no warning for the changed kubeconfig:\n%s", pane)
+	}
+	if strings.Contains(pane, "talosconfig changed") {
+		t.Fatalf("warning for the unchanged talosconfig:\n%s", pane)
+	}
+}
