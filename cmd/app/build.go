@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	dockerclient "github.com/docker/docker/client"
@@ -59,7 +60,7 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	if err != nil {
 		return withHint(err, "write --platform as os/arch, e.g. linux/arm64")
 	}
-	if !containsPlatform(l.Platforms, p) {
+	if !slices.Contains(l.Platforms, p) {
 		return withHint(fmt.Errorf("tools.lock has no checksums for %s (platforms: %s)", p, platformList(l.Platforms)),
 			"add the platform and its checksums to tools.lock, or build for one it has")
 	}
@@ -100,15 +101,6 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	}
 	fmt.Fprintln(e.Stdout, res.Tag)
 	return nil
-}
-
-func containsPlatform(list []lock.Platform, p lock.Platform) bool {
-	for _, x := range list {
-		if x == p {
-			return true
-		}
-	}
-	return false
 }
 
 func platformList(list []lock.Platform) string {

@@ -304,11 +304,11 @@ func (b *Bumper) resolveChecksums(ctx context.Context, l *lock.Lock, t *lock.Too
 			cs.To, cs.Source = d, SourceAssetDigest
 		} else if t.Checksums != nil {
 			if signed == nil {
-				fileURL, err := renderFor(next, t.Checksums.URL)
+				fileURL, err := lock.Render(t.Checksums.URL, c.To, p)
 				if err != nil {
 					return err
 				}
-				sigURL, err := renderFor(next, t.Checksums.Signature)
+				sigURL, err := lock.Render(t.Checksums.Signature, c.To, p)
 				if err != nil {
 					return err
 				}
@@ -346,12 +346,6 @@ func assetDigest(rel *Release, name string) string {
 		}
 	}
 	return ""
-}
-
-func renderFor(t lock.Tool, tmpl string) (string, error) {
-	t.URL, t.Extract = tmpl, ""
-	a, err := t.Artifact(lock.Platform{OS: "linux", Arch: "amd64"})
-	return a.URL, err
 }
 
 // verify downloads every new artifact whose digest was published rather

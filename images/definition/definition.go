@@ -114,14 +114,17 @@ func (im Image) State(o Options) (llb.State, error) {
 			llb.WithCustomName("apt-get install "+strings.Join(pkgs, " ")),
 		).Root()
 	}
+	// Each install puts one file in place: the entrypoint, then each tool.
+	type install struct {
+		src           llb.State
+		srcPath, dest string
+		name          llb.ConstraintsOpt
+	}
 	entry := llb.Scratch().File(
 		llb.Mkdir(path.Dir(entrypoint.Path), 0o755, llb.WithParents(true), llb.WithCreatedTime(epoch)).
 			Mkfile(entrypoint.Path, 0o755, entrypoint.Script, llb.WithCreatedTime(epoch)),
-		llb.WithCustomName("install the ws entrypoint"),
 	)
-	layers := []llb.State{entry}
-	final := ws.File(llb.Copy(entry, entrypoint.Path, entrypoint.Path, &llb.CopyInfo{CreateDestPath: true, CreatedTime: &epoch}),
-		llb.WithCustomName("install the ws entrypoint"))
+	installs := []install{{entry, entrypoint.Path, entrypoint.Path, llb.WithCustomName("install the ws entrypoint")}}
 	for _, t := range im.Lock.Tools {
 		a, err := t.Artifact(im.Platform)
 		if err != nil {
@@ -129,22 +132,22 @@ func (im Image) State(o Options) (llb.State, error) {
 		}
 		src, srcPath := toolSource(a)
 		dest := path.Join(binDir, t.Bin)
-		copyInfo := &llb.CopyInfo{
-			CreateDestPath: true,
-			Mode:           &llb.ChmodOpt{Mode: 0o755},
-			CreatedTime:    &epoch,
-		}
-		name := llb.WithCustomNamef("install %s %s as %s", t.Name, t.Version, dest)
-		if o.Merge {
-			layers = append(layers, llb.Scratch().File(llb.Copy(src, srcPath, dest, copyInfo), name))
-		} else {
-			final = final.File(llb.Copy(src, srcPath, dest, copyInfo), name)
-		}
+		installs = append(installs, install{src, srcPath, dest, llb.WithCustomNamef("install %s %s as %s", t.Name, t.Version, dest)})
 	}
-	if o.Merge {
-		final = llb.Merge(append([]llb.State{ws}, layers...), llb.WithCustomName("merge tool layers"))
+	copyInfo := &llb.CopyInfo{CreateDestPath: true, Mode: &llb.ChmodOpt{Mode: 0o755}, CreatedTime: &epoch}
+	if !o.Merge {
+		final := ws
+		for _, in := range installs {
+			final = final.File(llb.Copy(in.src, in.srcPath, in.dest, copyInfo), in.name)
+		}
+		return final, nil
 	}
-	return final, nil
+	// Merged, each layer holds its one file and depends on nothing else.
+	layers := []llb.State{ws}
+	for _, in := range installs {
+		layers = append(layers, llb.Scratch().File(llb.Copy(in.src, in.srcPath, in.dest, copyInfo), in.name))
+	}
+	return llb.Merge(layers, llb.WithCustomName("merge tool layers")), nil
 }
 
 // toolSource is the state and path holding a tool's binary: the verified

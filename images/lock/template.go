@@ -21,6 +21,12 @@ var templateFuncs = template.FuncMap{
 	"trimV": func(s string) string { return strings.TrimPrefix(s, "v") },
 }
 
+// Render renders a tools.lock template (url, extract, checksums) for a
+// version and platform.
+func Render(text, version string, p Platform) (string, error) {
+	return render(text, version, p)
+}
+
 func render(text, version string, p Platform) (string, error) {
 	if text == "" {
 		return "", nil
