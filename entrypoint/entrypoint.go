@@ -21,9 +21,10 @@ const (
 	EnvGID  = "WS_GID"
 	EnvUser = "WS_USER"
 	EnvHome = "WS_HOME"
-	// EnvWaitReady makes the entrypoint wait for ws to put the secrets in
-	// /run/ws (it writes /run/ws/.ready last).
-	EnvWaitReady = "WS_WAIT_READY"
+	// EnvDelivery says how the secrets reach /run/ws before the command
+	// starts: "pipe" (a tar through the FIFO /run/ws/.deliver) or "exec"
+	// (ws runs tar itself and writes /run/ws/.ready last).
+	EnvDelivery = "WS_DELIVERY"
 	// EnvSecrets lists the delivered credentials' names, space-separated.
 	EnvSecrets = "WS_SECRETS"
 	// EnvReadOnly says the root file system is read-only: ws has mounted

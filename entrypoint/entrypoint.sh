@@ -8,16 +8,25 @@
 # they cannot come back). Signals and the exit status therefore pass
 # straight between Docker's init and the command.
 #
+# With secrets, a watcher stays between them instead, as the user and
+# without capabilities: a second tini (Docker's own, /sbin/docker-init)
+# runs the command and passes signals on as the first one would; when it
+# ends, the watcher compares the secrets with what was delivered and warns
+# that a change (kubectl config use-context…) dies with the tmpfs.
+#
 # Inputs (environment, set by ws):
 #   WS_UID, WS_GID   the caller's ids
 #   WS_USER          the caller's user name
 #   WS_HOME          HOME inside the container
 #   WS_READ_ONLY=1   the root file system is read-only and ws mounted
 #                    /etc/passwd and /etc/group with the caller in them
-#   WS_WAIT_READY=1  wait (60 s at most) for ws to deliver the secrets into
-#                    /run/ws, which it marks by writing /run/ws/.ready last
-#   WS_SECRETS       names of the delivered credentials in /run/ws; a login
-#                    shell warns on exit when one of them changed
+#   WS_DELIVERY      how the secrets reach /run/ws before the command runs:
+#                    pipe  untar what ws writes into the FIFO /run/ws/.deliver
+#                    exec  wait (60 s at most) for ws's own tar, which
+#                          writes /run/ws/.ready last
+#   WS_SECRETS       names of the delivered credentials in /run/ws, watched
+#                    for changes
+#   TINI_KILL_PROCESS_GROUP  for Docker's init; not passed on
 # Arguments: the command; none means the user's login shell.
 #
 # Exit status of its own: 125 setup failed, 126 command not executable,
@@ -63,36 +72,40 @@ if [ -d /run/ws ]; then
 	chmod 0700 /run/ws
 fi
 
-if [ "${WS_WAIT_READY:-}" = 1 ]; then
+case ${WS_DELIVERY:-} in
+pipe)
+	# The FIFO ws mounted from the host: opening it waits for ws, the bytes
+	# pass through kernel memory only.
+	tar -x --numeric-owner --same-owner --same-permissions -C /run/ws -f - </run/ws/.deliver ||
+		fail "the secrets could not be unpacked into /run/ws"
+	;;
+exec)
 	tries=0
 	while [ ! -e /run/ws/.ready ]; do
 		tries=$((tries + 1))
-		[ "$tries" -le 1200 ] || fail "the secrets did not arrive in /run/ws within 60s"
-		sleep 0.05
+		[ "$tries" -le 6000 ] || fail "the secrets did not arrive in /run/ws within 60s"
+		sleep 0.01
 	done
 	rm -f /run/ws/.ready
-	# Remember the credentials as delivered: a login shell warns on exit
-	# when one changed, since the change dies with the tmpfs.
-	if [ -n "${WS_SECRETS:-}" ]; then
-		(cd /run/ws && sha256sum $WS_SECRETS >.sums 2>/dev/null) || true
-		if [ -d /etc/profile.d ] && [ -w /etc/profile.d ]; then
-			cat >/etc/profile.d/ws-secrets.sh <<'PROFILE'
-# Written by the ws entrypoint: warn when a decrypted credential changed.
-if [ -n "${BASH_VERSION:-}" ] && [ -r /run/ws/.sums ]; then
-	_ws_check_secrets() {
-		(cd /run/ws && sha256sum -c .sums 2>/dev/null) | while IFS=': ' read -r name status; do
-			[ "$status" = OK ] || printf 'ws: warning: %s changed in the workspace and was not written back; it is gone when the workspace ends. To keep the change, make it with sops in the repository (sops edit <file>).\n' "$name" >&2
-		done
-	}
-	trap _ws_check_secrets EXIT
-fi
-PROFILE
-		fi
-	fi
+	;;
+esac
+
+# The watcher (see the top): it runs the command under a tini of its own,
+# ignores the signals the outer tini also sends its process group, and
+# checks the secrets against their sums from delivery.
+watch=
+if [ -n "${WS_SECRETS:-}" ] && [ -x /sbin/docker-init ] && (cd /run/ws && sha256sum -- $WS_SECRETS >.sums 2>/dev/null); then
+	watch='trap : HUP INT QUIT TERM USR1 USR2
+/sbin/docker-init -s -- "$@"
+status=$?
+(cd /run/ws && sha256sum -c .sums 2>/dev/null) | while IFS=": " read -r name result; do
+	[ "$result" = OK ] || printf "ws: warning: %s changed in the workspace and was not written back; it is gone when the workspace ends. To keep the change, make it with sops in the repository (sops edit <file>).\n" "$name" >&2
+done
+exit "$status"'
 fi
 
 export HOME="$WS_HOME" USER="$WS_USER" LOGNAME="$WS_USER" SHELL="$shell"
-unset WS_ENTRYPOINT_FAIL WS_WAIT_READY WS_READ_ONLY WS_SECRETS
+unset WS_ENTRYPOINT_FAIL WS_DELIVERY WS_READ_ONLY WS_SECRETS TINI_KILL_PROCESS_GROUP
 
 if [ $# -eq 0 ]; then
 	set -- "$shell" -l
@@ -116,5 +129,6 @@ else
 	[ -n "$path" ] && [ -e "$path" ] || { echo "ws: $1: command not found in the workspace" >&2; exit 127; }
 	[ -x "$path" ] && [ ! -d "$path" ] || { echo "ws: $1: not executable" >&2; exit 126; }
 fi
+[ -z "$watch" ] || set -- /bin/sh -c "$watch" ws-watch "$@"
 exec setpriv --reuid="$WS_UID" --regid="$WS_GID" --init-groups \
 	--inh-caps=-all --bounding-set=-all -- "$@"

@@ -4,12 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
+	"os"
 	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/ws-tools/ws/entrypoint"
 )
 
 // File is something the process must find in SecretsDir before it starts.
@@ -21,29 +30,125 @@ type File struct {
 	Dir bool
 }
 
-// readyMarker tells the entrypoint that every file is in place.
-const readyMarker = ".ready"
+// Files reach the container's tmpfs one of two ways, both through a tar
+// process's stdin and never through `docker cp` (which writes beneath a
+// tmpfs onto disk), the environment, or a file holding the plaintext:
+//
+//   - pipe: ws bind-mounts a FIFO made on the host into the tmpfs and writes
+//     the archive into it; the entrypoint's tar reads it before anything
+//     else runs. A FIFO stores nothing: the bytes pass through a kernel pipe
+//     buffer. It needs the daemon on this host, and costs nothing extra.
+//   - exec: a root `docker exec tar -x` reads the archive from its stdin and
+//     the entrypoint waits for the marker written last. It works with any
+//     daemon but starts a second process in the container (~90 ms).
+const (
+	deliverPipe = SecretsDir + "/.deliver"
+	readyMarker = ".ready"
+)
 
-// deliver streams files into the container's tmpfs through an exec's stdin
-// (tar reading stdin, as root so it can give the caller the files): never
-// `docker cp`, which writes beneath a tmpfs onto disk, never the
-// environment, never a file on the host. The ready marker comes last.
-func (l *Launcher) deliver(ctx context.Context, id string, u User, files []File) error {
+// DaemonOnThisHost says whether the daemon at dockerHost (DOCKER_HOST) can
+// bind-mount this machine's files, sockets and FIFOs, and if not, why.
+func DaemonOnThisHost(dockerHost string) (bool, string) {
+	if runtime.GOOS == "darwin" {
+		return false, "Docker Desktop on macOS cannot bind-mount host sockets"
+	}
+	if dockerHost != "" && !strings.HasPrefix(dockerHost, "unix://") {
+		return false, "the Docker daemon (" + dockerHost + ") is not on this host"
+	}
+	return true, ""
+}
+
+// archive packs files as a tar the caller owns, modes 0600 and 0700.
+func archive(u User, files []File, withMarker bool) []byte {
+	if withMarker {
+		files = append(files, File{Name: readyMarker})
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range append(files, File{Name: readyMarker}) {
+	for _, f := range files {
 		h := &tar.Header{Name: path.Clean(f.Name), Uid: u.UID, Gid: u.GID, Mode: 0o600, Size: int64(len(f.Data)), Typeflag: tar.TypeReg}
 		if f.Dir {
 			h.Mode, h.Size, h.Typeflag = 0o700, 0, tar.TypeDir
 		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
+		tw.WriteHeader(h) //nolint:errcheck // a bytes.Buffer does not fail
 		if !f.Dir {
 			tw.Write(f.Data) //nolint:errcheck // a bytes.Buffer does not fail
 		}
 	}
 	tw.Close()
+	return buf.Bytes()
+}
+
+// fifo is the host end of the pipe delivery: a FIFO alone in a 0700
+// directory of the caller's, so no one else on the host can open it.
+type fifo struct{ dir, path string }
+
+func newFIFO() (*fifo, error) {
+	parent := os.Getenv("XDG_RUNTIME_DIR") // a tmpfs of the caller's, when there is one
+	if st, err := os.Stat(parent); parent == "" || err != nil || !st.IsDir() {
+		parent = os.TempDir()
+	}
+	removeStaleFIFOs(parent)
+	dir, err := os.MkdirTemp(parent, fmt.Sprintf("ws-deliver-%d-", os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("deliver secrets: %w", err)
+	}
+	p := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("deliver secrets: make a FIFO: %w", err)
+	}
+	return &fifo{dir: dir, path: p}, nil
+}
+
+func (f *fifo) remove() { os.RemoveAll(f.dir) }
+
+// removeStaleFIFOs removes what a ws killed with SIGKILL left: its FIFO
+// directory (empty of data; a FIFO holds none), named after its pid.
+func removeStaleFIFOs(parent string) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, "ws-deliver-*-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.Split(filepath.Base(dir), "-")[2])
+		if err == nil && pid > 0 && !processAlive(pid) {
+			os.RemoveAll(dir) //nolint:errcheck // another user's, or gone already
+		}
+	}
+}
+
+// send writes data once the entrypoint has opened the FIFO for reading. It
+// polls a non-blocking open (ENXIO: no reader yet) rather than blocking, so
+// a container that dies before reading cannot hang ws.
+func (f *fifo) send(ctx context.Context, data []byte, exited <-chan struct{}) error {
+	for {
+		fd, err := syscall.Open(f.path, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			w := os.NewFile(uintptr(fd), f.path)
+			defer w.Close()
+			// Blocking writes from here on: the reader is there.
+			if err := syscall.SetNonblock(fd, false); err != nil {
+				return fmt.Errorf("deliver secrets: %w", err)
+			}
+			if _, err := w.Write(data); err != nil {
+				return fmt.Errorf("deliver secrets: %w", err)
+			}
+			return nil
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			return fmt.Errorf("deliver secrets: open the FIFO: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("deliver secrets: the workspace ended before reading them")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// deliverByExec streams the archive into a root `tar -x` started with
+// docker exec; the entrypoint waits for the ready marker it writes last.
+func (l *Launcher) deliverByExec(ctx context.Context, id string, data []byte) error {
 	exec, err := l.Docker.ContainerExecCreate(ctx, id, container.ExecOptions{
 		User:         "0:0",
 		Cmd:          []string{"tar", "-x", "--numeric-owner", "--same-owner", "--same-permissions", "-C", SecretsDir, "-f", "-"},
@@ -59,7 +164,7 @@ func (l *Launcher) deliver(ctx context.Context, id string, u User, files []File)
 		return fmt.Errorf("deliver secrets: %w", err)
 	}
 	defer att.Close()
-	if _, err := io.Copy(att.Conn, &buf); err != nil {
+	if _, err := att.Conn.Write(data); err != nil {
 		return fmt.Errorf("deliver secrets: %w", err)
 	}
 	att.CloseWrite() //nolint:errcheck // EOF for tar
@@ -73,4 +178,57 @@ func (l *Launcher) deliver(ctx context.Context, id string, u User, files []File)
 		return fmt.Errorf("deliver secrets: tar in the workspace exited %d: %s", info.ExitCode, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
+}
+
+// delivery is how one run gets its files in: set up before the container
+// is created (the FIFO must be mounted), used once it has started.
+type delivery struct {
+	files []File
+	user  User
+	pipe  *fifo // nil: by exec
+}
+
+func (l *Launcher) newDelivery(s Spec) (*delivery, error) {
+	d := &delivery{files: s.Files, user: s.User}
+	if len(s.Files) == 0 || !l.DaemonOnThisHost {
+		return d, nil
+	}
+	p, err := newFIFO()
+	if err != nil {
+		return nil, err
+	}
+	d.pipe = p
+	return d, nil
+}
+
+// env tells the entrypoint which way the files come.
+func (d *delivery) env() []string {
+	switch {
+	case len(d.files) == 0:
+		return nil
+	case d.pipe != nil:
+		return []string{entrypoint.EnvDelivery + "=pipe"}
+	default:
+		return []string{entrypoint.EnvDelivery + "=exec"}
+	}
+}
+
+func (d *delivery) mounts() [][2]string {
+	if d.pipe == nil {
+		return nil
+	}
+	return [][2]string{{d.pipe.path, deliverPipe}}
+}
+
+func (d *delivery) run(ctx context.Context, l *Launcher, id string, exited <-chan struct{}) error {
+	if d.pipe != nil {
+		return d.pipe.send(ctx, archive(d.user, d.files, false), exited)
+	}
+	return l.deliverByExec(ctx, id, archive(d.user, d.files, true))
+}
+
+func (d *delivery) remove() {
+	if d.pipe != nil {
+		d.pipe.remove()
+	}
 }

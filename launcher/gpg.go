@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -33,11 +32,8 @@ func (e *NoForwardError) Error() string { return "GPG agent not forwarded: " + e
 // go-crypto that the export holds no secret key material. dockerHost is
 // DOCKER_HOST: a socket can only be mounted from the daemon's own host.
 func PrepareGPG(ctx context.Context, dockerHost string, fingerprints []string) (*GPGForward, error) {
-	if runtime.GOOS == "darwin" {
-		return nil, &NoForwardError{"Docker Desktop on macOS cannot bind-mount host sockets"}
-	}
-	if dockerHost != "" && !strings.HasPrefix(dockerHost, "unix://") {
-		return nil, &NoForwardError{"the Docker daemon (" + dockerHost + ") is not on this host"}
+	if local, why := DaemonOnThisHost(dockerHost); !local {
+		return nil, &NoForwardError{why}
 	}
 	if _, err := exec.LookPath("gpgconf"); err != nil {
 		return nil, &NoForwardError{"gpg is not installed on this host"}

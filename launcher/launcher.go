@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -114,6 +115,17 @@ type Launcher struct {
 	Docker Docker
 	// Workspace identifies the workspace in labels (a hash of its root).
 	Workspace string
+	// DaemonOnThisHost: the daemon can bind-mount this machine's files
+	// (see DaemonOnThisHost); secrets then go in through a FIFO.
+	DaemonOnThisHost bool
+	// Log gets each step of a run (--debug), with its time; nil for none.
+	Log *slog.Logger
+}
+
+func (l *Launcher) debug(msg string, args ...any) {
+	if l.Log != nil {
+		l.Log.Debug(msg, args...)
+	}
 }
 
 // WorkspaceID names a workspace root in container labels.
@@ -151,7 +163,12 @@ func processAlive(pid int) bool {
 
 // Run runs s to its end and returns nil for status 0, *ExitError otherwise.
 func (l *Launcher) Run(ctx context.Context, s Spec) error {
-	cfg, hostCfg, err := l.configs(s)
+	files, err := l.newDelivery(s)
+	if err != nil {
+		return err
+	}
+	defer files.remove()
+	cfg, hostCfg, err := l.configs(s, files)
 	if err != nil {
 		return err
 	}
@@ -174,9 +191,12 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 		return fmt.Errorf("create workspace container: %w", err)
 	}
 	id := created.ID
+	l.debug("container created", "id", id[:12])
 	// Removal must happen whatever ctx has become.
 	defer l.Docker.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true}) //nolint:errcheck // nothing better to do on the way out
 
+	// Wait and attach before starting, so neither the first output nor a
+	// quick exit is missed.
 	waitC, waitErr := l.Docker.ContainerWait(ctx, id, container.WaitConditionNextExit)
 	attach, err := l.Docker.ContainerAttach(ctx, id, container.AttachOptions{
 		Stream: true, Stdin: s.Stdin != nil, Stdout: true, Stderr: true, DetachKeys: detachKeys,
@@ -201,10 +221,14 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 	if err := l.Docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start workspace container: %w", err)
 	}
+	l.debug("container started")
+	// The entrypoint holds the command back until the files are in; a
+	// failed delivery ends the run (the deferred removal kills it).
+	delivered := make(chan error, 1)
+	exited := make(chan struct{})
+	defer close(exited)
 	if len(s.Files) > 0 {
-		if err := l.deliver(ctx, id, s.User, s.Files); err != nil {
-			return err
-		}
+		go func() { delivered <- files.run(ctx, l, id, exited) }()
 	}
 	if s.TTY {
 		l.resize(ctx, id, s.Stdin)
@@ -229,6 +253,11 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 
 	for {
 		select {
+		case err := <-delivered:
+			if err != nil {
+				return err
+			}
+			l.debug("secrets delivered", "files", len(s.Files))
 		case sig := <-signals:
 			if sig == syscall.SIGWINCH {
 				l.resize(ctx, id, s.Stdin)
@@ -238,6 +267,7 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 		case err := <-waitErr:
 			return fmt.Errorf("wait for workspace container: %w", err)
 		case res := <-waitC:
+			l.debug("container exited", "status", res.StatusCode)
 			// Give the output stream a moment to drain what the process wrote last.
 			select {
 			case <-outputDone:
@@ -254,16 +284,18 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 	}
 }
 
-func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, error) {
+func (l *Launcher) configs(s Spec, files *delivery) (*container.Config, *container.HostConfig, error) {
 	env := append([]string{
 		entrypoint.EnvUID + "=" + strconv.Itoa(s.UID),
 		entrypoint.EnvGID + "=" + strconv.Itoa(s.GID),
 		entrypoint.EnvUser + "=" + s.Name,
 		entrypoint.EnvHome + "=" + s.Home,
 	}, s.Env...)
-	if len(s.Files) > 0 {
-		env = append(env, entrypoint.EnvWaitReady+"=1")
-	}
+	env = append(env, files.env()...)
+	// Docker's init (tini) passes the signals ws forwards to the command's
+	// whole process group, as a terminal's Ctrl-C does; that also reaches
+	// the command when the entrypoint stays to watch the secrets.
+	env = append(env, "TINI_KILL_PROCESS_GROUP=1")
 	if s.TTY {
 		if t := os.Getenv("TERM"); t != "" {
 			env = append(env, "TERM="+t)
@@ -290,7 +322,7 @@ func (l *Launcher) configs(s Spec) (*container.Config, *container.HostConfig, er
 		{Type: mount.TypeBind, Source: s.Root, Target: s.Root},
 		{Type: mount.TypeTmpfs, Target: SecretsDir, TmpfsOptions: &mount.TmpfsOptions{Mode: 0o700}},
 	}
-	for _, sm := range s.SocketMounts {
+	for _, sm := range append(s.SocketMounts, files.mounts()...) {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: sm[0], Target: sm[1]})
 	}
 	for _, m := range s.Mounts {

@@ -94,6 +94,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil {
 		return err
 	}
+	e.Log.Debug("secrets decrypted", "files", len(creds.files))
 	docker, err := e.Docker()
 	if err != nil {
 		return err
@@ -108,7 +109,9 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if res.Built {
 		fmt.Fprintf(e.Stderr, "built %s\n", res.Tag)
 	}
-	ln := &launcher.Launcher{Docker: docker, Workspace: launcher.WorkspaceID(root)}
+	e.Log.Debug("image ready", "tag", res.Tag)
+	local, _ := launcher.DaemonOnThisHost(e.Getenv("DOCKER_HOST"))
+	ln := &launcher.Launcher{Docker: docker, Workspace: launcher.WorkspaceID(root), DaemonOnThisHost: local, Log: e.Log}
 	if err := ln.RemoveStale(ctx); err != nil {
 		return err
 	}

@@ -141,21 +141,27 @@ func TestExecExitStatusAndStreams(t *testing.T) {
 	}
 }
 
-func TestExecSignalsAndCleanup(t *testing.T) {
-	w := execWorkspace(t)
-	start := func() *exec.Cmd {
-		cmd := wsCmd(t, w.dir, "exec", "--", "sleep", "60")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for len(workspaceContainers(t, w.dir)) == 0 && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		time.Sleep(500 * time.Millisecond) // let sleep itself start
-		return cmd
+// startSleeping starts `ws exec -- sleep 60` in dir and returns once its
+// container has been up for a moment.
+func startSleeping(t *testing.T, dir string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := wsCmd(t, dir, "exec", "--", "sleep", "60")
+	cmd.Env = append(cmd.Env, env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	cmd := start()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(workspaceContainers(t, dir)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // let sleep itself start
+	return cmd
+}
+
+// assertSIGTERMEndsRun: SIGTERM to ws ends the command (143) within 10 s
+// and leaves no container.
+func assertSIGTERMEndsRun(t *testing.T, cmd *exec.Cmd, dir string) {
+	t.Helper()
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
@@ -165,11 +171,16 @@ func TestExecSignalsAndCleanup(t *testing.T) {
 	if d := time.Since(t0); d > 10*time.Second {
 		t.Fatalf("ws took %s to exit after SIGTERM", d)
 	}
-	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+	if left := workspaceContainers(t, dir); len(left) != 0 {
 		t.Fatalf("containers left after SIGTERM: %v", left)
 	}
+}
 
-	cmd = start()
+func TestExecSignalsAndCleanup(t *testing.T) {
+	w := execWorkspace(t)
+	assertSIGTERMEndsRun(t, startSleeping(t, w.dir), w.dir)
+
+	cmd := startSleeping(t, w.dir)
 	cmd.Process.Kill()
 	cmd.Wait()
 	left := workspaceContainers(t, w.dir)

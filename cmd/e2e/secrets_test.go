@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -296,4 +298,80 @@ func TestEnterWarnsAboutChangedCredential(t *testing.T) {
 	if strings.Contains(pane, "talosconfig changed") {
 		t.Fatalf("warning for the unchanged talosconfig:\n%s", pane)
 	}
+}
+
+// A single command that changes a decrypted credential gets the same
+// warning as a shell, while its exit status and signals pass as before.
+func TestExecWarnsAboutChangedCredential(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	env := []string{"GNUPGHOME=" + gnupgHome(t)}
+	warning := "ws: warning: kubeconfig changed in the workspace and was not written back"
+
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `echo '# changed' >> "$KUBECONFIG"; echo done; exit 5`)
+	if r.code != 5 || r.stdout != "done\n" || !strings.Contains(r.stderr, warning) || strings.Contains(r.stderr, "talosconfig changed") {
+		t.Fatalf("after changing kubeconfig: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runWsEnv(t, w.dir, env, "exec", "--", "kubectl", "config", "view", "--minify", "-o", "jsonpath={.users[0].name}")
+	if r.code != 0 || r.stdout == "" || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("reading only: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// The watcher does not get in the way of a signal.
+	assertSIGTERMEndsRun(t, startSleeping(t, w.dir, env...), w.dir)
+}
+
+// A daemon that is not on this host cannot mount a FIFO or the agent
+// socket: the secrets then go in through docker exec. A TCP proxy to the
+// real daemon's socket stands in for the remote daemon.
+func TestSecretsDeliveredByExecToRemoteDaemon(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	env := []string{"GNUPGHOME=" + gnupgHome(t), "DOCKER_HOST=" + dockerTCPProxy(t)}
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c",
+		`grep -c 'PLAINTEXT_MARKER_p[g]p' "$TALOSCONFIG"; stat -c '%a %u' "$KUBECONFIG"; ls -A /run/ws | tr '\n' ' '; echo '# changed' >> "$TALOSCONFIG"`)
+	want := fmt.Sprintf("1\n600 %d\n.sums kubeconfig talosconfig ", os.Getuid())
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("exit %d, stdout %q, want %q\n%s", r.code, r.stdout, want, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "GPG agent not forwarded: the Docker daemon (tcp://") ||
+		!strings.Contains(r.stderr, "ws: warning: talosconfig changed in the workspace") {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	assertNoPlaintext(t, r.stderr)
+}
+
+// dockerTCPProxy serves the local daemon's API on a loopback TCP port and
+// returns it as a DOCKER_HOST.
+func dockerTCPProxy(t *testing.T) string {
+	t.Helper()
+	socket := "/var/run/docker.sock"
+	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
+		socket = strings.TrimPrefix(h, "unix://")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				daemon, err := net.Dial("unix", socket)
+				if err != nil {
+					return
+				}
+				defer daemon.Close()
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(daemon, client); daemon.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
+				go func() { io.Copy(client, daemon); client.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				<-done
+				<-done
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
 }
