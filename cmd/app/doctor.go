@@ -15,6 +15,7 @@ import (
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/hostkeys"
 	"github.com/ws-tools/ws/launcher/secrets"
 )
 
@@ -26,7 +27,7 @@ func newDoctorCommand(e *Env) *cli.Command {
 	var o doctorOptions
 	return &cli.Command{
 		Name:         "doctor",
-		Usage:        "check what ws needs, before anything runs: Docker, BuildKit, the lock, the GPG agent, each secret",
+		Usage:        "check what ws needs, before anything runs: Docker, BuildKit, the lock, the GPG agent, pinentry, each secret",
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &o.json},
@@ -104,6 +105,15 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	}
 	if l != nil {
 		root := filepath.Dir(path)
+		pinentryTerminal(e)
+		if fps := secrets.PGPRecipients(root, secretSpecs(l)); len(fps) > 0 {
+			detail, problem := hostkeys.Pinentry(ctx, fps)
+			var err error
+			if problem != nil {
+				err = problem
+			}
+			add("pinentry", err, detail)
+		}
 		for _, s := range secretSpecs(l) {
 			got, err := secrets.Decrypt(root, []secrets.Spec{s})
 			switch {

@@ -178,6 +178,7 @@ type credentials struct {
 
 func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, noGPG bool) (credentials, error) {
 	var c credentials
+	pinentryTerminal(e)
 	decrypted, err := secrets.Decrypt(root, secretSpecs(l))
 	if err != nil {
 		if cause := errors.Unwrap(err); cause != nil {
@@ -220,6 +221,20 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 	c.sockets = append(c.sockets, [2]string{fwd.Socket, launcher.GPGHome + "/S.gpg-agent"})
 	c.env = append(c.env, "GNUPGHOME="+launcher.GPGHome)
 	return c, nil
+}
+
+// pinentryTerminal lets a passphrase be asked on the caller's terminal:
+// sops runs gpg with its stdin on a pipe, so gpg (and the agent's
+// pinentry) only know the terminal from GPG_TTY. The container's
+// environment is ws's own list, so this does not reach it.
+func pinentryTerminal(e *Env) {
+	f, ok := e.Stdin.(*os.File)
+	if os.Getenv("GPG_TTY") != "" || !ok || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	if name, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil && strings.HasPrefix(name, "/dev/") {
+		os.Setenv("GPG_TTY", name) //nolint:errcheck // best effort: pinentry may still find a display
+	}
 }
 
 // secretSpecs are the workspace's credentials: the lock's list, else the

@@ -231,40 +231,15 @@ func TestExecInParallel(t *testing.T) {
 // tmux drives a real terminal: ws enter must show a prompt, follow window
 // resizes, pass the shell's exit status back, and leave the terminal sane.
 func TestEnterInTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		unavailable(t, "tmux is not installed")
-	}
 	w := execWorkspace(t)
-	sock := filepath.Join(t.TempDir(), "tmux.sock")
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
 	status := filepath.Join(t.TempDir(), "status")
 	// The outer shell runs ws enter, then records its status and the
 	// terminal's settings once ws is gone.
 	script := fmt.Sprintf("cd %s && PS1='outer$ ' %s enter; echo $? > %s.tmp; stty -a >> %s.tmp; mv %s.tmp %s; sleep 600",
 		w.dir, wsBin, status, status, status, status)
-	tmux("new-session", "-d", "-x", "80", "-y", "24", "sh", "-c", script)
-	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
-	waitFor := func(what string, ok func(pane string) bool) string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pane := tmux("capture-pane", "-p")
-			if ok(pane) {
-				return pane
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s; the pane shows:\n%s", what, pane)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	term := newTerminal(t, "80", "24", "sh", "-c", script)
+	waitFor := term.waitFor
+	tmux := term.tmux
 	pane := waitFor("the prompt", func(p string) bool {
 		// capture-pane drops trailing blanks: a prompt line ends in $ or #.
 		for _, line := range strings.Split(p, "\n") {

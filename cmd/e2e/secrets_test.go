@@ -24,9 +24,9 @@ import (
 // holds it whole and a leak check cannot find it by accident.
 var plaintextMarker = strings.Join([]string{"WS_E2E", "PLAINTEXT", "MARKER", "pgp"}, "_")
 
-// gnupgHome is a throwaway GNUPGHOME with the passphrase-less fixture key
-// and its agent running; never the developer's keyring.
-func gnupgHome(t *testing.T) string {
+// gnupgHome is a throwaway GNUPGHOME with fixture keys (the passphrase-less
+// one unless named) and its agent running; never the developer's keyring.
+func gnupgHome(t *testing.T, keys ...string) string {
 	t.Helper()
 	home, err := os.MkdirTemp("", "ws-gpg-") // short: socket paths are limited
 	if err != nil {
@@ -38,8 +38,13 @@ func gnupgHome(t *testing.T) string {
 		os.RemoveAll(home)
 	})
 	repo, _ := filepath.Abs("../..")
-	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", filepath.Join(repo, "testdata/gpg/key.sec.asc")).CombinedOutput(); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
+	if len(keys) == 0 {
+		keys = []string{"key.sec.asc"}
+	}
+	for _, k := range keys {
+		if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", filepath.Join(repo, "testdata/gpg", k)).CombinedOutput(); err != nil {
+			t.Fatalf("import: %v\n%s", err, out)
+		}
 	}
 	return home
 }
@@ -180,39 +185,48 @@ func TestSecretsFailuresLeaveNothing(t *testing.T) {
 		t.Fatalf("age with its key: exit %d %q", r.code, r.stdout)
 	}
 	cases := []struct {
-		name  string
-		env   []string
-		setup func()
-		want  string
+		name   string
+		env    []string
+		setup  func()
+		want   string
+		reason string
 	}{
 		{"age without its key", []string{"SOPS_AGE_KEY_FILE=/nonexistent"}, nil,
-			"ws: kubeconfig: no key on this host decrypts it (recipients: age age1"},
+			"ws: kubeconfig: this host cannot decrypt it (recipients: age age1", "age: SOPS_AGE_KEY_FILE (/nonexistent) cannot be read"},
 		{"not encrypted", []string{"SOPS_AGE_KEY_FILE=" + key}, func() {
 			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), []byte("apiVersion: v1\nkind: Config\n"), 0o644)
-		}, "ws: kubeconfig: not encrypted with sops"},
+		}, "ws: kubeconfig: not encrypted with sops", ""},
 		{"MAC mismatch", []string{"SOPS_AGE_KEY_FILE=" + key}, func() {
 			b, _ := os.ReadFile("../../testdata/sops/age/kubeconfig")
 			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), bytes.Replace(b, []byte(`lastmodified: "2026`), []byte(`lastmodified: "2025`), 1), 0o644)
-		}, "ws: kubeconfig: MAC mismatch"},
+		}, "ws: kubeconfig: MAC mismatch", ""},
 		{"stopped agent", nil, func() {
 			b, _ := os.ReadFile("../../testdata/sops/pgp/kubeconfig")
 			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), b, 0o644)
-		}, "ws: kubeconfig: no key on this host decrypts it (recipients: pgp"},
+		}, "ws: kubeconfig: this host cannot decrypt it (recipients: pgp", "pgp: the gpg-agent is not running"},
+		{"passphrase and no terminal for pinentry", nil, func() {
+			b, _ := os.ReadFile("../../testdata/sops/passphrase/kubeconfig")
+			os.WriteFile(filepath.Join(w.dir, "kubeconfig"), b, 0o644)
+		}, "ws: kubeconfig: this host cannot decrypt it (recipients: pgp", "needs its passphrase and pinentry has nowhere to ask"},
 	}
 	for _, c := range cases {
 		if c.setup != nil {
 			c.setup()
 		}
 		env := c.env
-		if c.name == "stopped agent" {
+		switch c.name {
+		case "stopped agent":
 			home := gnupgHome(t)
 			os.WriteFile(filepath.Join(home, "gpg.conf"), []byte("no-autostart\n"), 0o600)
 			exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
 			env = append(env, "GNUPGHOME="+home)
+		case "passphrase and no terminal for pinentry":
+			home := gnupgHome(t, "passphrase-key.sec.asc")
+			env = append(env, "GNUPGHOME="+home, "GPG_TTY=", "DISPLAY=", "WAYLAND_DISPLAY=")
 		}
 		r := runWsEnv(t, w.dir, env, "exec", "--", "true")
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code != 125 || !strings.HasPrefix(lines[0], c.want) || len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") {
+		if r.code != 125 || !strings.HasPrefix(lines[0], c.want) || !strings.Contains(lines[0], c.reason) || len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") {
 			t.Errorf("%s: exit %d\n%s", c.name, r.code, r.stderr)
 		}
 		if left := workspaceContainers(t, w.dir); len(left) != 0 {
@@ -240,7 +254,7 @@ func TestDoctor(t *testing.T) {
 	for _, c := range checks {
 		names[c.Check] = c.OK
 	}
-	for _, want := range []string{"tools.lock", "docker", "buildkit", "image", "gpg agent", "secret kubeconfig", "secret talosconfig"} {
+	for _, want := range []string{"tools.lock", "docker", "buildkit", "image", "gpg agent", "pinentry", "secret kubeconfig", "secret talosconfig"} {
 		if ok, found := names[want]; !found || !ok {
 			t.Errorf("check %q: found %v, ok %v", want, found, ok)
 		}
@@ -249,7 +263,7 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor with everything in place exited %d", r.code)
 	}
 	r = runWsEnv(t, w.dir, []string{"GNUPGHOME=" + gnupgHome(t), "SOPS_AGE_KEY_FILE=/nonexistent"}, "doctor")
-	if r.code != 1 || !strings.Contains(r.stdout, "secret talosconfig  FAIL    talosconfig: no key on this host decrypts it") || !strings.Contains(r.stdout, "hint: for age: set SOPS_AGE_KEY_FILE") {
+	if r.code != 1 || !strings.Contains(r.stdout, "secret talosconfig  FAIL    talosconfig: this host cannot decrypt it") || !strings.Contains(r.stdout, "hint: for age: point SOPS_AGE_KEY_FILE at your age identity file") {
 		t.Fatalf("doctor without the age key: exit %d\n%s", r.code, r.stdout)
 	}
 }
@@ -257,46 +271,20 @@ func TestDoctor(t *testing.T) {
 // A decrypted credential changed inside (kubectl config use-context…) dies
 // with the tmpfs: the login shell says so when it exits, naming the file.
 func TestEnterWarnsAboutChangedCredential(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		unavailable(t, "tmux is not installed")
-	}
 	w := secretsWorkspace(t, "pgp")
 	gpgHome := gnupgHome(t)
-	sock := filepath.Join(t.TempDir(), "tmux.sock")
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	tmux("new-session", "-d", "-x", "200", "-y", "40", "sh", "-c",
+	term := newTerminal(t, "200", "40", "sh", "-c",
 		fmt.Sprintf("cd %s && GNUPGHOME=%s %s enter; echo ws-ended; sleep 600", w.dir, gpgHome, wsBin))
-	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
-	wait := func(what string) string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pane := tmux("capture-pane", "-p", "-J")
-			if strings.Contains(pane, what) {
-				return pane
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %q; the pane shows:\n%s", what, pane)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+	term.waitForText("@ws-")
+	term.send(`echo '# changed' >> "$KUBECONFIG"; echo appended`, "Enter")
+	term.waitForText("appended")
+	term.send("exit", "Enter")
+	screen := term.waitForText("ws-ended")
+	if !strings.Contains(screen, "ws: warning: kubeconfig changed in the workspace and was not written back") {
+		t.Fatalf("no warning for the changed kubeconfig:\n%s", screen)
 	}
-	wait("@ws-")
-	tmux("send-keys", `echo '# changed' >> "$KUBECONFIG"; echo appended`, "Enter")
-	wait("appended")
-	tmux("send-keys", "exit", "Enter")
-	pane := wait("ws-ended")
-	if !strings.Contains(pane, "ws: warning: kubeconfig changed in the workspace and was not written back") {
-		t.Fatalf("no warning for the changed kubeconfig:\n%s", pane)
-	}
-	if strings.Contains(pane, "talosconfig changed") {
-		t.Fatalf("warning for the unchanged talosconfig:\n%s", pane)
+	if strings.Contains(screen, "talosconfig changed") {
+		t.Fatalf("warning for the unchanged talosconfig:\n%s", screen)
 	}
 }
 
@@ -374,4 +362,30 @@ func dockerTCPProxy(t *testing.T) string {
 		}
 	}()
 	return "tcp://" + ln.Addr().String()
+}
+
+// A key with a passphrase: pinentry asks on the caller's terminal (ws
+// tells gpg which one; GPG_TTY is unset) before any container exists,
+// and the command then gets the decrypted file.
+func TestPinentryAsksOnTheCallersTerminal(t *testing.T) {
+	w := execWorkspace(t)
+	repo, _ := filepath.Abs("../..")
+	b, err := os.ReadFile(filepath.Join(repo, "testdata/sops/passphrase/kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(w.dir, "kubeconfig"), b, 0o644)
+	passphrase, _ := os.ReadFile(filepath.Join(repo, "testdata/gpg/passphrase-key.passphrase"))
+	gpgHome := gnupgHome(t, "passphrase-key.sec.asc")
+
+	term := newTerminal(t, "120", "30", "env", "-u", "GPG_TTY", "-u", "DISPLAY", "GNUPGHOME="+gpgHome, "sh", "-c",
+		fmt.Sprintf(`cd %s && %s exec -- sh -c 'grep -c ws-e2e-token "$KUBECONFIG"'; echo "ws-ended $?"; sleep 600`, w.dir, wsBin))
+	term.waitForText("Please enter the passphrase")
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("a container exists while pinentry asks: %v", left)
+	}
+	term.send(strings.TrimSpace(string(passphrase)), "Enter")
+	if screen := term.waitForText("ws-ended"); !strings.Contains(screen, "1\nws-ended 0") {
+		t.Fatalf("after the passphrase:\n%s", screen)
+	}
 }

@@ -4,9 +4,11 @@
 package secrets
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/getsops/sops/v3/cmd/sops/common"
 	"github.com/getsops/sops/v3/cmd/sops/formats"
 	"github.com/getsops/sops/v3/config"
+
+	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
 // Spec is one credential file of the workspace.
@@ -86,11 +90,48 @@ func Decrypt(root string, specs []Spec) ([]Secret, error) {
 	return out, nil
 }
 
+// PGPRecipients are the PGP fingerprints the specs' files are encrypted
+// to, read from their sops metadata without decrypting; files that are
+// missing or not sops are left out (Decrypt reports them).
+func PGPRecipients(root string, specs []Spec) []string {
+	var fps []string
+	for _, s := range specs {
+		data, err := os.ReadFile(filepath.Join(root, s.File))
+		if err != nil {
+			continue
+		}
+		tree, err := yamlStore().LoadEncryptedFile(data)
+		if err != nil {
+			continue
+		}
+		for _, fp := range pgpOf(tree.Metadata) {
+			if !slices.Contains(fps, fp) {
+				fps = append(fps, fp)
+			}
+		}
+	}
+	return fps
+}
+
+func yamlStore() common.Store { return common.StoreForFormat(formats.Yaml, config.NewStoresConfig()) }
+
+func pgpOf(md sops.Metadata) []string {
+	var pgp []string
+	for _, group := range md.KeyGroups {
+		for _, k := range group {
+			if k.TypeToIdentifier() == "pgp" {
+				pgp = append(pgp, k.ToString())
+			}
+		}
+	}
+	return pgp
+}
+
 // decrypt is sops' decrypt.Data with the format forced to YAML (these files
 // have no suffix to detect it by), split up so each failure can say what
 // went wrong in one line instead of sops' error chain.
 func decrypt(name string, data []byte) (plain []byte, pgp []string, err error) {
-	store := common.StoreForFormat(formats.Yaml, config.NewStoresConfig())
+	store := yamlStore()
 	tree, err := store.LoadEncryptedFile(data)
 	if errors.Is(err, sops.MetadataNotFound) {
 		return nil, nil, &Error{File: name, Msg: "not encrypted with sops (no sops metadata)",
@@ -100,13 +141,7 @@ func decrypt(name string, data []byte) (plain []byte, pgp []string, err error) {
 		return nil, nil, &Error{File: name, Msg: "not a sops YAML file: " + firstLine(err.Error()),
 			hint: "check the file with sops --decrypt " + name}
 	}
-	for _, group := range tree.Metadata.KeyGroups {
-		for _, k := range group {
-			if k.TypeToIdentifier() == "pgp" {
-				pgp = append(pgp, k.ToString())
-			}
-		}
-	}
+	pgp = pgpOf(tree.Metadata)
 	key, err := tree.Metadata.GetDataKey()
 	if err != nil {
 		return nil, nil, keyError(name, tree.Metadata, err)
@@ -141,22 +176,38 @@ func keyError(name string, md sops.Metadata, err error) error {
 			}
 		}
 	}
-	var recipients, hints []string
+	// Say what exactly this host lacks for each kind of recipient, when
+	// that can be found out without decrypting; else a general hint.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var recipients, reasons, hints []string
 	if len(pgp) > 0 {
 		recipients = append(recipients, "pgp "+strings.Join(pgp, ", "))
-		hints = append(hints, "for pgp: a running gpg-agent with the secret key of "+pgp[0]+" (gpg --list-secret-keys "+pgp[0]+")")
+		if p := hostkeys.PGP(ctx, pgp); p != nil {
+			reasons = append(reasons, "pgp: "+p.Msg)
+			hints = append(hints, "for pgp: "+p.Fix)
+		} else {
+			hints = append(hints, "for pgp: a running gpg-agent with the secret key of "+pgp[0]+" (gpg --list-secret-keys "+pgp[0]+")")
+		}
 	}
 	if len(age) > 0 {
 		recipients = append(recipients, "age "+strings.Join(age, ", "))
-		hints = append(hints, "for age: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY to the identity of "+age[0])
+		if p := hostkeys.Age(age); p != nil {
+			reasons = append(reasons, "age: "+p.Msg)
+			hints = append(hints, "for age: "+p.Fix)
+		} else {
+			hints = append(hints, "for age: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY to the identity of "+age[0])
+		}
 	}
 	recipients = append(recipients, other...)
 	if len(other) > 0 {
 		hints = append(hints, "for cloud KMS: credentials for "+other[0])
 	}
-	return &Error{File: name,
-		Msg:  "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")",
-		hint: strings.Join(hints, "; "), cause: err}
+	msg := "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")"
+	if len(reasons) > 0 {
+		msg = "this host cannot decrypt it (recipients: " + strings.Join(recipients, "; ") + "): " + strings.Join(reasons, "; ")
+	}
+	return &Error{File: name, Msg: msg, hint: strings.Join(hints, "; "), cause: err}
 }
 
 func firstLine(s string) string {

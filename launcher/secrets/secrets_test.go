@@ -61,7 +61,10 @@ func TestDecryptAge(t *testing.T) {
 func TestDecryptFailures(t *testing.T) {
 	t.Setenv("SOPS_AGE_KEY_FILE", "/nonexistent")
 	t.Setenv("SOPS_AGE_KEY", "")
-	t.Setenv("GNUPGHOME", t.TempDir())
+	home := t.TempDir()
+	t.Setenv("GNUPGHOME", home)
+	// sops' gpg starts an agent there; stop it.
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
 	dir := t.TempDir()
 	write := func(name, text string) {
 		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
@@ -74,8 +77,8 @@ func TestDecryptFailures(t *testing.T) {
 	write("pgp", string(pgp))
 	tests := []struct{ file, want, hint string }{
 		{"plain", "plain: not encrypted with sops (no sops metadata)", "sops --encrypt"},
-		{"age", "age: no key on this host decrypts it (recipients: age age1", "SOPS_AGE_KEY_FILE"},
-		{"pgp", "pgp: no key on this host decrypts it (recipients: pgp " + fingerprint(t), "gpg-agent"},
+		{"age", "age: this host cannot decrypt it (recipients: age age1", "SOPS_AGE_KEY_FILE"},
+		{"pgp", "pgp: this host cannot decrypt it (recipients: pgp " + fingerprint(t) + "): pgp: no secret key of a recipient", "gpg --import"},
 		{"missing", "missing: cannot read it", "secrets list"},
 	}
 	if !strings.Contains(string(age), "lastmodified") {
@@ -87,6 +90,10 @@ func TestDecryptFailures(t *testing.T) {
 		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tt.want) || !strings.Contains(se.Hint(), tt.hint) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: got %v (hint %q)", tt.file, err, hintOf(err))
 		}
+	}
+	// The message says what exactly is missing.
+	if _, err := Decrypt(dir, []Spec{{Name: "age", File: "age"}}); err == nil || !strings.HasSuffix(err.Error(), "): age: SOPS_AGE_KEY_FILE (/nonexistent) cannot be read") {
+		t.Errorf("age without its key file: %v", err)
 	}
 	// With the key, a file changed outside sops fails its MAC check.
 	key, _ := filepath.Abs("../../testdata/age/keys.txt")
