@@ -341,6 +341,10 @@ func (l *Launcher) configs(s Spec, files *delivery) (*container.Config, *contain
 		CapAdd:      []string{"SETUID", "SETGID", "SETPCAP", "CHOWN", "DAC_OVERRIDE", "FOWNER"},
 		SecurityOpt: []string{"no-new-privileges"},
 		NetworkMode: container.NetworkMode(s.Network),
+		// ws streams the output through attach; a log driver would also
+		// keep it on disk under Docker's data root, and a workspace prints
+		// decrypted credentials (kubectl config view --raw, cat $KUBECONFIG).
+		LogConfig: container.LogConfig{Type: "none"},
 	}
 	return cfg, hostCfg, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,22 +99,31 @@ func TestSecretsReachKubectlFromMemoryOnly(t *testing.T) {
 	}
 
 	// A run killed with SIGKILL leaves its container; the plaintext is
-	// still only in that container's memory.
-	cmd := wsCmd(t, w.dir, "exec", "--", "sleep", "60")
+	// still only in that container's memory, even after the command printed
+	// it (Docker keeps no log of the workspace's output) and with every
+	// debug line ws writes.
+	cmd := wsCmd(t, w.dir, "--debug", "exec", "--", "sh", "-c", `cat "$TALOSCONFIG"; sleep 60`)
 	cmd.Env = append(cmd.Env, env...)
+	var stdout syncBuffer
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for len(workspaceContainers(t, w.dir)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	for !strings.Contains(stdout.String(), plaintextMarker) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(time.Second)
+	if !strings.Contains(stdout.String(), plaintextMarker) {
+		cmd.Process.Kill()
+		t.Fatalf("the command did not print the decrypted talosconfig; stderr:\n%s", stderr.String())
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	left := workspaceContainers(t, w.dir)
+	if len(left) == 0 {
+		t.Fatal("no container left after SIGKILL: the check below would prove nothing")
+	}
 	t.Cleanup(func() {
 		for _, id := range left {
 			exec.Command("docker", "rm", "-f", id).Run()
@@ -388,4 +398,23 @@ func TestPinentryAsksOnTheCallersTerminal(t *testing.T) {
 	if screen := term.waitForText("ws-ended"); !strings.Contains(screen, "1\nws-ended 0") {
 		t.Fatalf("after the passphrase:\n%s", screen)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a running command writes while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
