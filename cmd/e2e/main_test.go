@@ -176,3 +176,30 @@ func needBuildkitd(t testing.TB) *testenv.Buildkitd {
 	}
 	return buildkitdVal
 }
+
+var (
+	sopsOnce sync.Once
+	sopsVal  *testenv.Sops
+	sopsErr  error
+)
+
+// needSops is the real sops CLI, built once per run.
+func needSops(t testing.TB) *testenv.Sops {
+	t.Helper()
+	in := needInfra(t)
+	sopsOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		repo, err := filepath.Abs("../..")
+		if err != nil {
+			sopsErr = err
+			return
+		}
+		fmt.Fprintln(os.Stderr, "e2e setup: building sops")
+		sopsVal, sopsErr = testenv.BuildSops(ctx, repo, in.cache)
+	})
+	if sopsErr != nil {
+		unavailable(t, "%v", sopsErr)
+	}
+	return sopsVal
+}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ws-tools/ws/cmd/e2e/testenv"
 )
 
 // plaintextMarker is in every fixture's plaintext. It is put together at
@@ -184,6 +186,50 @@ func TestGPGAgentForwardedWithoutPrivateKeys(t *testing.T) {
 	r = runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `ls -A "$GNUPGHOME"; find / -xdev -name private-keys-v1.d 2>/dev/null | wc -l`)
 	if r.code != 0 || strings.Contains(r.stdout, "private-keys") || !strings.HasSuffix(r.stdout, "0\n") {
 		t.Fatalf("GNUPGHOME inside: %q", r.stdout)
+	}
+}
+
+// The real sops CLI inside the workspace, as a user editing the
+// repository's secrets runs it: it decrypts through the forwarded agent, and
+// encrypts a new file to the recipient whose public key ws put beside it.
+func TestSopsInsideWorkspace(t *testing.T) {
+	in := needInfra(t)
+	sops := needSops(t)
+	bin, err := os.ReadFile(sops.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newBuildWorkspace(t, in, testenv.BinaryTool("sops", sops.Version, amd64, bin))
+	repo, _ := filepath.Abs("../..")
+	for _, f := range []string{"kubeconfig", "talosconfig"} {
+		b, err := os.ReadFile(filepath.Join(repo, "testdata/sops/pgp", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(w.dir, f), b, 0o644)
+	}
+	if _, r := w.build(t); r.code != 0 {
+		t.Fatalf("build exited %d", r.code)
+	}
+	fpr, _ := os.ReadFile(filepath.Join(repo, "testdata/gpg/key.fpr"))
+	gpgHome := gnupgHome(t)
+	env := []string{"GNUPGHOME=" + gpgHome}
+
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `
+		sops --disable-version-check --decrypt --input-type yaml --output-type yaml kubeconfig | grep -c 'token: ws-e2e-token-pgp'
+		printf 'password: typed-in-the-workspace\n' >new.yaml
+		sops --disable-version-check --encrypt --pgp `+strings.TrimSpace(string(fpr))+` --in-place new.yaml || exit 1
+		grep -c typed-in-the-workspace new.yaml
+		sops --disable-version-check --decrypt new.yaml`)
+	if r.code != 0 || r.stdout != "1\n0\npassword: typed-in-the-workspace\n" {
+		t.Fatalf("sops inside: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The host's own keys decrypt what sops wrote inside: it is encrypted to
+	// the real recipient, not to something only the container knew.
+	host := exec.Command(sops.Path, "--disable-version-check", "--decrypt", filepath.Join(w.dir, "new.yaml"))
+	host.Env = append(os.Environ(), env...)
+	if out, err := host.CombinedOutput(); err != nil || string(out) != "password: typed-in-the-workspace\n" {
+		t.Fatalf("sops --decrypt on the host: %v\n%s", err, out)
 	}
 }
 
