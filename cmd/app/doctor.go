@@ -78,12 +78,16 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 			add("docker", nil, fmt.Sprintf("Docker %s (API %s)", v.Version, v.APIVersion))
 		}
 	}
-	if err != nil {
+	builderAddr := e.Getenv(EnvBuildKitHost)
+	switch {
+	case err != nil:
 		add("docker", err, "")
-	} else if versions.LessThan(apiVersion, "1.40") {
+	case builderAddr == "" && versions.LessThan(apiVersion, "1.40"):
 		add("buildkit", &build.DaemonTooOldError{APIVersion: apiVersion}, "")
-	} else {
-		add("buildkit", nil, "the daemon's BuildKit (Engine API /grpc)")
+	default:
+		// Ask the builder ws would use, so "ok" means it answered.
+		detail, perr := (&build.Builder{Docker: docker}).Probe(ctx, builderAddr)
+		add("buildkit", perr, detail)
 	}
 	if l != nil && docker != nil && apiVersion != "" {
 		im := definition.Image{Lock: l, Platform: lock.HostPlatform()}

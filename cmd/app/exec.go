@@ -101,7 +101,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	}
 	im := definition.Image{Lock: l, Platform: lock.HostPlatform()}
 	res, err := (&build.Builder{Docker: docker}).Build(ctx, im, build.Options{
-		Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
+		BuilderAddr: e.Getenv(EnvBuildKitHost), Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
 	})
 	if err != nil {
 		return err

@@ -322,6 +322,36 @@ func TestDoctor(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "secret talosconfig  FAIL    talosconfig: this host cannot decrypt it") || !strings.Contains(r.stdout, "hint: for age: point SOPS_AGE_KEY_FILE at your age identity file") {
 		t.Fatalf("doctor without the age key: exit %d\n%s", r.code, r.stdout)
 	}
+
+	// The BuildKit row asks the builder ws would use: dockerd's, a
+	// standalone buildkitd named by BUILDKIT_HOST, or one that is not there.
+	buildkit := func(env ...string) (bool, string) {
+		r := runWsEnv(t, w.dir, append(env, "GNUPGHOME="+gnupgHome(t), "SOPS_AGE_KEY_FILE="+key), "doctor", "--json")
+		var checks []struct {
+			Check, Detail, Hint string
+			OK                  bool
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &checks); err != nil {
+			t.Fatalf("doctor --json: %v\n%s", err, r.stdout)
+		}
+		for _, c := range checks {
+			if c.Check == "buildkit" {
+				return c.OK, c.Detail + " / " + c.Hint
+			}
+		}
+		t.Fatalf("no buildkit check:\n%s", r.stdout)
+		return false, ""
+	}
+	if ok, detail := buildkit(); !ok || !strings.HasPrefix(detail, "the Docker daemon's BuildKit") || !strings.Contains(detail, "linux/amd64") {
+		t.Errorf("dockerd's BuildKit: ok %v, %s", ok, detail)
+	}
+	bk := needBuildkitd(t)
+	if ok, detail := buildkit("BUILDKIT_HOST=" + bk.Addr); !ok || !strings.HasPrefix(detail, "buildkitd at "+bk.Addr+" (builds for linux/amd64") {
+		t.Errorf("standalone buildkitd: ok %v, %s", ok, detail)
+	}
+	if ok, detail := buildkit("BUILDKIT_HOST=unix:///nonexistent/buildkitd.sock"); ok || !strings.Contains(detail, "buildkitd at unix:///nonexistent/buildkitd.sock does not answer") || !strings.Contains(detail, "unset BUILDKIT_HOST") {
+		t.Errorf("no buildkitd there: ok %v, %s", ok, detail)
+	}
 }
 
 // A decrypted credential changed inside (kubectl config use-context…) dies

@@ -12,7 +12,9 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/versions"
@@ -144,9 +146,53 @@ func (b *Builder) connect(ctx context.Context, o Options, tag string) (*bkclient
 	}
 	c, err := bkclient.New(ctx, o.BuilderAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to buildkitd at %s: %w", o.BuilderAddr, err)
+		return nil, nil, &BuilderError{Addr: o.BuilderAddr, Err: err}
 	}
 	return c, b.loadExport(tag), nil
+}
+
+// Probe asks the builder that Build would use (builderAddr as in Options)
+// for its workers, so ws doctor tells a builder that answers from one that
+// does not before a build needs it, and says which it is.
+func (b *Builder) Probe(ctx context.Context, builderAddr string) (string, error) {
+	c, _, err := b.connect(ctx, Options{BuilderAddr: builderAddr}, "")
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	workers, err := c.ListWorkers(ctx)
+	if err == nil && len(workers) == 0 {
+		err = errors.New("it has no workers")
+	}
+	if err != nil {
+		if builderAddr == "" {
+			return "", &NoBuildKitError{Err: err}
+		}
+		return "", &BuilderError{Addr: builderAddr, Err: err}
+	}
+	who := "the Docker daemon's BuildKit"
+	if builderAddr != "" {
+		who = "buildkitd at " + builderAddr
+	}
+	// A buildkitd built from source without a version stamp says v0.0.0+unknown.
+	if v := workers[0].BuildkitVersion.Version; v != "" && !strings.HasPrefix(v, "v0.0.0") {
+		who += " " + v
+	}
+	var targets []string
+	for _, w := range workers {
+		for _, p := range w.Platforms {
+			t := p.OS + "/" + p.Architecture
+			if p.Variant != "" {
+				t += "/" + p.Variant
+			}
+			if !slices.Contains(targets, t) {
+				targets = append(targets, t)
+			}
+		}
+	}
+	return fmt.Sprintf("%s (builds for %s)", who, strings.Join(targets, ", ")), nil
 }
 
 // exportFunc gives the export entry of one solve and a wait function that
@@ -268,6 +314,24 @@ func (e *NoBuildKitError) Hint() string {
 	return "use Docker 20.10 or newer with BuildKit enabled, or a standalone buildkitd with --builder unix:///run/buildkit/buildkitd.sock"
 }
 
+// BuilderError is a standalone buildkitd (--builder, BUILDKIT_HOST) that
+// cannot be reached.
+type BuilderError struct {
+	Addr string
+	Err  error
+}
+
+func (e *BuilderError) Error() string {
+	return fmt.Sprintf("buildkitd at %s does not answer: %v", e.Addr, firstLine(e.Err.Error()))
+}
+
+func (e *BuilderError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *BuilderError) Hint() string {
+	return "start buildkitd there, or unset BUILDKIT_HOST (and drop --builder) to build with the Docker daemon's BuildKit"
+}
+
 // DaemonError is a Docker daemon that cannot be reached.
 type DaemonError struct{ Err error }
 
@@ -345,6 +409,11 @@ func (e *BaseImageError) Unwrap() error { return e.Err }
 // Hint says what to do about it.
 func (e *BaseImageError) Hint() string {
 	return "check the base image reference and digest in tools.lock, and that the builder can reach its registry; `ws lock bump base` re-pins it"
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
 
 func lastLine(s string) string {
