@@ -197,14 +197,8 @@ func BenchmarkEnterFirstPrompt(b *testing.B) {
 // the gpg-agent, as ws does it).
 func BenchmarkExecWithSecrets(b *testing.B) {
 	w := execWorkspace(b)
+	copySecretFixtures(b, w.dir, "pgp")
 	repo, _ := filepath.Abs("../..")
-	for _, f := range []string{"kubeconfig", "talosconfig"} {
-		data, err := os.ReadFile(filepath.Join(repo, "testdata/sops/pgp", f))
-		if err != nil {
-			b.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(w.dir, f), data, 0o644)
-	}
 	home, err := os.MkdirTemp("", "ws-gpg-")
 	if err != nil {
 		b.Fatal(err)

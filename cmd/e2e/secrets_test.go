@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,14 +58,27 @@ func gnupgHome(t *testing.T, keys ...string) string {
 func secretsWorkspace(t *testing.T, kind string) *buildWorkspace {
 	t.Helper()
 	w := execWorkspace(t)
+	copySecretFixtures(t, w.dir, kind)
+	return w
+}
+
+// copySecretFixtures puts testdata/sops/KIND's encrypted kubeconfig and
+// talosconfig (those it has) at the workspace root dir.
+func copySecretFixtures(t testing.TB, dir, kind string) {
+	t.Helper()
 	repo, _ := filepath.Abs("../..")
 	for _, f := range []string{"kubeconfig", "talosconfig"} {
 		b, err := os.ReadFile(filepath.Join(repo, "testdata/sops", kind, f))
-		if err == nil {
-			os.WriteFile(filepath.Join(w.dir, f), b, 0o644)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return w
 }
 
 func runWsEnv(t *testing.T, dir string, env []string, args ...string) result {
@@ -200,14 +214,8 @@ func TestSopsInsideWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newBuildWorkspace(t, in, testenv.BinaryTool("sops", sops.Version, amd64, bin))
+	copySecretFixtures(t, w.dir, "pgp")
 	repo, _ := filepath.Abs("../..")
-	for _, f := range []string{"kubeconfig", "talosconfig"} {
-		b, err := os.ReadFile(filepath.Join(repo, "testdata/sops/pgp", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(w.dir, f), b, 0o644)
-	}
 	if _, r := w.build(t); r.code != 0 {
 		t.Fatalf("build exited %d", r.code)
 	}

@@ -28,10 +28,8 @@ func StartBuildkitd(ctx context.Context, repo, cacheDir, registryAddr string) (*
 		return nil, err
 	}
 	bin := filepath.Join(dir, "buildkitd")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/moby/buildkit/cmd/buildkitd")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build buildkitd: %w\n%s", err, tail(out, 20))
+	if err := goBuild(ctx, repo, "github.com/moby/buildkit/cmd/buildkitd", bin); err != nil {
+		return nil, err
 	}
 	cfg := filepath.Join(dir, "buildkitd.toml")
 	conf := fmt.Sprintf("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.%q]\n  http = true\n", registryAddr)
@@ -79,4 +77,16 @@ func (b *Buildkitd) Stop() {
 		b.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// goBuild builds pkg at the version the repository's go.mod pins (cached by
+// Go's build cache) into bin, with env added to the environment.
+func goBuild(ctx context.Context, repo, pkg, bin string, env ...string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = repo
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, tail(out, 20))
+	}
+	return nil
 }

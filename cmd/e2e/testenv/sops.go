@@ -24,11 +24,8 @@ func BuildSops(ctx context.Context, repo, cacheDir string) (*Sops, error) {
 		return nil, err
 	}
 	bin := filepath.Join(dir, "sops")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/getsops/sops/v3/cmd/sops")
-	build.Dir = repo
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build sops: %w\n%s", err, tail(out, 20))
+	if err := goBuild(ctx, repo, "github.com/getsops/sops/v3/cmd/sops", bin, "CGO_ENABLED=0"); err != nil {
+		return nil, err
 	}
 	out, err := exec.CommandContext(ctx, bin, "--version", "--disable-version-check").Output()
 	if err != nil {
