@@ -147,6 +147,36 @@ func TestWorkspaceSection(t *testing.T) {
 	}
 }
 
+func TestWorkspaceSecrets(t *testing.T) {
+	t.Parallel()
+	with := func(entry string) string {
+		return strings.Replace(validLock, "platforms:", "workspace:\n  secrets:\n    - "+entry+"\nplatforms:", 1)
+	}
+	l, err := Parse(FileName, []byte(with("{file: clusters/prod/kubeconfig, env: KUBECONFIG, name: kubeconfig}")))
+	must(t, err)
+	if s := l.Workspace.Secrets; len(s) != 1 || s[0] != (SecretFile{File: "clusters/prod/kubeconfig", Env: "KUBECONFIG", Name: "kubeconfig"}) {
+		t.Fatalf("secrets: %+v", s)
+	}
+	tests := []struct{ name, entry, want string }{
+		{"outside the repository", "{file: ../kubeconfig, env: KUBECONFIG, name: kubeconfig}", `file "../kubeconfig" must be inside the repository`},
+		{"path as a name", "{file: kubeconfig, env: KUBECONFIG, name: ../etc/passwd}", `name "../etc/passwd" must be a plain file name`},
+		{"the GPG home's name", "{file: kubeconfig, env: KUBECONFIG, name: gnupg}", `name "gnupg" is where ws keeps the forwarded GPG home`},
+		{"GNUPGHOME", "{file: kubeconfig, env: GNUPGHOME, name: kubeconfig}", `env "GNUPGHOME" is set by ws or the workspace itself`},
+		{"the entrypoint's variables", "{file: kubeconfig, env: WS_UID, name: kubeconfig}", `env "WS_UID" is set by ws`},
+		{"not a variable", "{file: kubeconfig, env: KUBE-CONFIG, name: kubeconfig}", `env "KUBE-CONFIG" is not a variable name`},
+		{"missing env", "{file: kubeconfig, name: kubeconfig}", `workspace secret: missing "env"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(FileName, []byte(with(tt.entry)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestUnpinnedBaseOptIn(t *testing.T) {
 	t.Parallel()
 	src := strings.Replace(validLock, "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "", 1)

@@ -294,6 +294,13 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 	}
 }
 
+// A secret's name is its file under /run/ws and its env is set to that
+// path: neither may take over what ws or the entrypoint put there.
+var (
+	reservedSecretNames = []string{"gnupg"}
+	reservedSecretEnv   = []string{"GNUPGHOME", "HOME", "PATH", "USER", "LOGNAME", "SHELL", "TERM", "GPG_TTY"}
+)
+
 func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
 	if n.Kind != yaml.SequenceNode {
 		p.at(n, "", "workspace secrets must be a list of {file, env, name}")
@@ -326,6 +333,10 @@ func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
 			p.at(item, "", "workspace secret: env %q is not a variable name", s.Env)
 		case s.Name != "" && !binNameRe.MatchString(s.Name):
 			p.at(item, "", "workspace secret: name %q must be a plain file name", s.Name)
+		case slices.Contains(reservedSecretNames, s.Name):
+			p.at(item, "", "workspace secret: name %q is where ws keeps the forwarded GPG home; choose another", s.Name)
+		case slices.Contains(reservedSecretEnv, s.Env) || strings.HasPrefix(s.Env, "WS_"):
+			p.at(item, "", "workspace secret: env %q is set by ws or the workspace itself; choose another variable", s.Env)
 		case names[s.Name]:
 			p.at(item, "", "workspace secret: name %q used twice", s.Name)
 		case strings.HasPrefix(s.File, "/") || strings.Contains("/"+s.File+"/", "/../"):
