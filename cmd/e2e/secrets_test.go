@@ -299,6 +299,47 @@ func TestSecretsFailuresLeaveNothing(t *testing.T) {
 	}
 }
 
+// The lock's secrets list replaces the convention: its files go where it
+// says under their names; a listed file that is missing stops the run
+// before anything starts.
+func TestConfiguredSecrets(t *testing.T) {
+	w := secretsWorkspace(t, "pgp") // the conventional files are there too
+	repo, _ := filepath.Abs("../..")
+	b, err := os.ReadFile(filepath.Join(repo, "testdata/sops/pgp/kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(w.dir, "clusters/prod"), 0o755)
+	os.WriteFile(filepath.Join(w.dir, "clusters/prod/kubeconfig"), b, 0o644)
+	lockPath := filepath.Join(w.dir, "tools.lock")
+	lockText, _ := os.ReadFile(lockPath)
+	withSecrets := func(entries ...string) {
+		cfg := "workspace:\n  secrets:\n"
+		for _, e := range entries {
+			cfg += "    - " + e + "\n"
+		}
+		os.WriteFile(lockPath, append(append([]byte{}, lockText...), cfg...), 0o644)
+	}
+	env := []string{"GNUPGHOME=" + gnupgHome(t)}
+
+	withSecrets("{file: clusters/prod/kubeconfig, env: KUBECONFIG, name: prod-kubeconfig}")
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `echo "$KUBECONFIG"; grep -c 'token: ws-e2e-token-pgp' "$KUBECONFIG"; echo "${TALOSCONFIG:-no talosconfig}"`)
+	if want := "/run/ws/prod-kubeconfig\n1\nno talosconfig\n"; r.code != 0 || r.stdout != want {
+		t.Fatalf("exit %d, stdout %q, want %q\n%s", r.code, r.stdout, want, r.stderr)
+	}
+
+	withSecrets("{file: clusters/prod/kubeconfig, env: KUBECONFIG, name: prod-kubeconfig}",
+		"{file: clusters/staging/kubeconfig, env: STAGING_KUBECONFIG, name: staging-kubeconfig}")
+	r = runWsEnv(t, w.dir, env, "exec", "--", "true")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != 125 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ws: clusters/staging/kubeconfig: no such file, but tools.lock lists it under workspace secrets") || !strings.HasPrefix(lines[1], "hint: ") {
+		t.Fatalf("missing listed file: exit %d\n%s", r.code, r.stderr)
+	}
+	if left := workspaceContainers(t, w.dir); len(left) != 0 {
+		t.Fatalf("containers left: %v", left)
+	}
+}
+
 // ws doctor runs every check and says which fail, with hints; --json too.
 func TestDoctor(t *testing.T) {
 	w := secretsWorkspace(t, "pgp")

@@ -77,9 +77,13 @@ func Decrypt(root string, specs []Spec) ([]Secret, error) {
 		if errors.Is(err, os.ErrNotExist) && s.Optional {
 			continue
 		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{File: s.File, Msg: "no such file, but tools.lock lists it under workspace secrets",
+				hint: "add the file (encrypted with sops), or fix the workspace secrets list in tools.lock"}
+		}
 		if err != nil {
 			return nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
-				hint: "fix the workspace secrets list in tools.lock, or add the file"}
+				hint: "check the file's permissions"}
 		}
 		plain, pgp, err := decrypt(s.File, data)
 		if err != nil {

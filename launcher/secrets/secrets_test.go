@@ -79,7 +79,7 @@ func TestDecryptFailures(t *testing.T) {
 		{"plain", "plain: not encrypted with sops (no sops metadata)", "sops --encrypt"},
 		{"age", "age: this host cannot decrypt it (recipients: age age1", "SOPS_AGE_KEY_FILE"},
 		{"pgp", "pgp: this host cannot decrypt it (recipients: pgp " + fingerprint(t) + "): pgp: no secret key of a recipient", "gpg --import"},
-		{"missing", "missing: cannot read it", "secrets list"},
+		{"missing", "missing: no such file, but tools.lock lists it under workspace secrets", "secrets list"},
 	}
 	if !strings.Contains(string(age), "lastmodified") {
 		t.Fatal("fixture has no lastmodified")
