@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"github.com/docker/docker/api/types/versions"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ws-tools/ws/images/build"
@@ -78,15 +77,12 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 			add("docker", nil, fmt.Sprintf("Docker %s (API %s)", v.Version, v.APIVersion))
 		}
 	}
-	builderAddr := e.Getenv(EnvBuildKitHost)
-	switch {
-	case err != nil:
+	if err != nil {
 		add("docker", err, "")
-	case builderAddr == "" && versions.LessThan(apiVersion, "1.40"):
-		add("buildkit", &build.DaemonTooOldError{APIVersion: apiVersion}, "")
-	default:
-		// Ask the builder ws would use, so "ok" means it answered.
-		detail, perr := (&build.Builder{Docker: docker}).Probe(ctx, builderAddr)
+	} else {
+		// Ask the builder ws would use, so "ok" means it answered (Probe
+		// also says when the daemon is too old for its BuildKit).
+		detail, perr := (&build.Builder{Docker: docker}).Probe(ctx, e.Getenv(EnvBuildKitHost))
 		add("buildkit", perr, detail)
 	}
 	if l != nil && docker != nil && apiVersion != "" {

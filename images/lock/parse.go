@@ -295,7 +295,9 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 }
 
 // A secret's name is its file under /run/ws and its env is set to that
-// path: neither may take over what ws or the entrypoint put there.
+// path: neither may take over what ws or the entrypoint put there
+// (launcher.GPGHome, the entrypoint's WS_* inputs). The lock stays a leaf
+// package, so the names are repeated here rather than imported.
 var (
 	reservedSecretNames = []string{"gnupg"}
 	reservedSecretEnv   = []string{"GNUPGHOME", "HOME", "PATH", "USER", "LOGNAME", "SHELL", "TERM", "GPG_TTY"}

@@ -74,10 +74,10 @@ func Decrypt(root string, specs []Spec) ([]Secret, error) {
 	var out []Secret
 	for _, s := range specs {
 		data, err := os.ReadFile(filepath.Join(root, s.File))
-		if errors.Is(err, os.ErrNotExist) && s.Optional {
-			continue
-		}
 		if errors.Is(err, os.ErrNotExist) {
+			if s.Optional {
+				continue
+			}
 			return nil, &Error{File: s.File, Msg: "no such file, but tools.lock lists it under workspace secrets",
 				hint: "add the file (encrypted with sops), or fix the workspace secrets list in tools.lock"}
 		}
