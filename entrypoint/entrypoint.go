@@ -1,8 +1,12 @@
-// Package entrypoint is what runs first in a workspace container: a POSIX
-// shell script (so it runs on every platform's image with no build step)
-// that sets up the caller's user and then execs the command as that user.
-// It never talks to Docker; ws passes it everything through the
-// environment (see the script's header for its inputs and test hooks).
+// Package entrypoint is the contract between ws and its workspace
+// containers, and the program that runs first in them: a POSIX shell script
+// (so it runs on every platform's image with no build step) that waits for
+// the secrets and then execs the command. The paths, markers, environment
+// names and the names a tools.lock may not take are defined here once;
+// the lock, the launcher and cmd import them, and a test checks that the
+// script uses the same literals.
+//
+// It imports nothing else of ws and never talks to Docker.
 package entrypoint
 
 import _ "embed"
@@ -15,21 +19,93 @@ var Script []byte
 // Path is where the image holds it.
 const Path = "/usr/local/lib/ws/entrypoint"
 
+// Paths inside the container.
+const (
+	// SecretsDir is the tmpfs for secrets, 0700 and owned by the caller.
+	SecretsDir = "/run/ws"
+	// GPGHome is GNUPGHOME in the container: on the secrets tmpfs.
+	GPGHome = SecretsDir + "/gnupg"
+	// AgentSocket is where the forwarded agent socket is mounted.
+	AgentSocket = GPGHome + "/S.gpg-agent"
+	// DeliverPipe is the FIFO the "pipe" delivery mounts from the host.
+	DeliverPipe = SecretsDir + "/.deliver"
+	// ReadyMarker is written last by the "exec" delivery, relative to
+	// SecretsDir; the entrypoint waits for it, then removes it.
+	ReadyMarker = ".ready"
+	// SumsFile holds the delivered secrets' sha256 sums, relative to
+	// SecretsDir, for the changed-credential warning.
+	SumsFile = ".sums"
+	// DockerInit is Docker's own init, which the watcher runs the command under.
+	DockerInit = "/sbin/docker-init"
+)
+
+// TarExtract is the command that unpacks a delivery into SecretsDir,
+// reading the archive on its stdin; by absolute path, so no tool of the
+// lock's named tar stands in for it.
+var TarExtract = []string{"/bin/tar", "-x", "--numeric-owner", "--same-owner", "--same-permissions", "-C", SecretsDir, "-f", "-"}
+
 // Environment variables the entrypoint reads.
 const (
 	EnvUID  = "WS_UID"
 	EnvGID  = "WS_GID"
 	EnvUser = "WS_USER"
 	EnvHome = "WS_HOME"
-	// EnvDelivery says how the secrets reach /run/ws before the command
-	// starts: "pipe" (a tar through the FIFO /run/ws/.deliver) or "exec"
-	// (ws runs tar itself and writes /run/ws/.ready last).
+	// EnvDelivery says how the secrets reach SecretsDir before the command
+	// starts: DeliveryPipe or DeliveryExec.
 	EnvDelivery = "WS_DELIVERY"
 	// EnvSecrets lists the delivered credentials' names, space-separated.
 	EnvSecrets = "WS_SECRETS"
-	// EnvReadOnly says the root file system is read-only: ws has mounted
-	// passwd and group with the caller in them, so no user is added.
+	// EnvReadOnly says the root file system is read-only.
 	EnvReadOnly = "WS_READ_ONLY"
-	// EnvFail is the test hook: "setup" makes the user setup fail.
+	// EnvFail is the test hook: "setup" makes the setup fail, so tests
+	// can check how ws reports it. ws passes it on from its own
+	// environment (WS_ENTRYPOINT_FAIL=setup ws exec …), never from a lock.
 	EnvFail = "WS_ENTRYPOINT_FAIL"
+	// EnvKillGroup is read by Docker's init: signals go to the command's
+	// whole process group, as a terminal's Ctrl-C does.
+	EnvKillGroup = "TINI_KILL_PROCESS_GROUP"
+	// EnvGPGHome points gpg at GPGHome.
+	EnvGPGHome = "GNUPGHOME"
 )
+
+// The ways of EnvDelivery.
+const (
+	// DeliveryPipe: the entrypoint untars what ws writes into DeliverPipe.
+	DeliveryPipe = "pipe"
+	// DeliveryExec: ws runs TarExtract itself with docker exec and writes
+	// ReadyMarker last.
+	DeliveryExec = "exec"
+)
+
+// EnvPrefix is ws's own namespace: no variable in it may come from a
+// tools.lock or -e.
+const EnvPrefix = "WS_"
+
+// ReservedEnv are the variables that ws or the entrypoint set: a lock's
+// workspace env, a secret's env and -e may not set them.
+var ReservedEnv = []string{
+	EnvGPGHome, EnvKillGroup,
+	"HOME", "PATH", "USER", "LOGNAME", "SHELL", "TERM", "GPG_TTY",
+}
+
+// ReservedEnvPrefixes are namespaces no lock or -e may write into:
+// ws's own, and the dynamic loader's (LD_PRELOAD runs code in every process).
+var ReservedEnvPrefixes = []string{EnvPrefix, "LD_"}
+
+// ReservedSecretNames are the names in SecretsDir that ws itself uses.
+var ReservedSecretNames = []string{"gnupg", ".deliver", ReadyMarker, SumsFile}
+
+// IsReservedEnv reports whether the variable name belongs to ws.
+func IsReservedEnv(name string) bool {
+	for _, r := range ReservedEnv {
+		if name == r {
+			return true
+		}
+	}
+	for _, p := range ReservedEnvPrefixes {
+		if len(name) >= len(p) && name[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}

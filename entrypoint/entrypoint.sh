@@ -1,39 +1,41 @@
 #!/bin/sh
 # ws entrypoint: the first program in every workspace container (after
-# Docker's init). It starts as root holding only SETUID, SETGID, SETPCAP,
-# CHOWN, DAC_OVERRIDE and FOWNER, gives the caller a user and group with their
-# host ids (any ids, even ones the image already uses: GID 20, UID 1000),
-# a HOME, and /run/ws owned by them, then replaces itself with the command
-# running as that user with no capabilities at all (under no-new-privileges
-# they cannot come back). Signals and the exit status therefore pass
-# straight between Docker's init and the command.
+# Docker's init). It runs as the caller (their host UID and GID) from the
+# start, with no capabilities and no-new-privileges: nothing in a workspace
+# container ever runs as root. ws has already given the caller an entry in
+# /etc/passwd and /etc/group (made on the host from the image's files) and
+# made HOME and /run/ws tmpfs mounts owned by them. The entrypoint waits for
+# the secrets, then replaces itself with the command, so signals and the
+# exit status pass straight between Docker's init and the command.
 #
-# With secrets, a watcher stays between them instead, as the user and
-# without capabilities: a second tini (Docker's own, /sbin/docker-init)
-# runs the command and passes signals on as the first one would; when it
-# ends, the watcher compares the secrets with what was delivered and warns
-# that a change (kubectl config use-context…) dies with the tmpfs.
+# With secrets, a watcher stays between them instead: a second tini
+# (Docker's own, /sbin/docker-init) runs the command and passes signals on
+# as the first one would; when it ends, the watcher compares the secrets
+# with what was delivered and warns that a change (kubectl config
+# use-context…) dies with the tmpfs.
+#
+# Every program it runs is named by absolute path: the image's PATH holds
+# the lock's tools, and a tool called tar must not stand in for /bin/tar.
 #
 # Inputs (environment, set by ws):
-#   WS_UID, WS_GID   the caller's ids
+#   WS_UID, WS_GID   the caller's ids (checked against the process's own)
 #   WS_USER          the caller's user name
 #   WS_HOME          HOME inside the container
-#   WS_READ_ONLY=1   the root file system is read-only and ws mounted
-#                    /etc/passwd and /etc/group with the caller in them
 #   WS_DELIVERY      how the secrets reach /run/ws before the command runs:
 #                    pipe  untar what ws writes into the FIFO /run/ws/.deliver
 #                    exec  wait (60 s at most) for ws's own tar, which
 #                          writes /run/ws/.ready last
 #   WS_SECRETS       names of the delivered credentials in /run/ws, watched
-#                    for changes
+#                    for changes (their sums go to /run/ws/.sums)
+#   WS_READ_ONLY=1   the root file system is read-only (informational)
 #   TINI_KILL_PROCESS_GROUP  for Docker's init; not passed on
 # Arguments: the command; none means the user's login shell.
 #
 # Exit status of its own: 125 setup failed, 126 command not executable,
 # 127 command not found (as docker run uses them).
 #
-# Test hook: WS_ENTRYPOINT_FAIL=setup makes the user setup fail, so tests
-# can check how ws reports it.
+# Test hook: WS_ENTRYPOINT_FAIL=setup makes the setup fail, so tests can
+# check how ws reports it.
 set -eu
 
 fail() {
@@ -44,39 +46,16 @@ fail() {
 [ -n "${WS_UID:-}" ] && [ -n "${WS_GID:-}" ] && [ -n "${WS_USER:-}" ] && [ -n "${WS_HOME:-}" ] ||
 	fail "WS_UID, WS_GID, WS_USER and WS_HOME must be set (is this container started by ws?)"
 [ "${WS_ENTRYPOINT_FAIL:-}" != setup ] || fail "failing on purpose (WS_ENTRYPOINT_FAIL=setup)"
+[ "$(/usr/bin/id -u)" = "$WS_UID" ] || fail "running as UID $(/usr/bin/id -u), not the caller's $WS_UID"
 
 shell=/bin/sh
 [ -x /bin/bash ] && shell=/bin/bash
-
-if [ "$WS_UID" != 0 ] && [ "${WS_READ_ONLY:-}" != 1 ]; then
-	# A group with the caller's GID, unless the image has one (-o: the id
-	# may repeat, as GID 20 from macOS does on Debian).
-	if ! getent group "$WS_GID" >/dev/null; then
-		gname=$WS_USER
-		getent group "$gname" >/dev/null && gname="ws-$WS_GID"
-		groupadd -o -g "$WS_GID" "$gname" || fail "groupadd $gname ($WS_GID) failed"
-	fi
-	if getent passwd "$WS_USER" >/dev/null; then
-		# The image has a user of that name: give it the caller's ids.
-		usermod -o -u "$WS_UID" -g "$WS_GID" -d "$WS_HOME" -s "$shell" "$WS_USER" >/dev/null 2>&1 ||
-			fail "usermod $WS_USER failed"
-	else
-		useradd -o -M -u "$WS_UID" -g "$WS_GID" -d "$WS_HOME" -s "$shell" "$WS_USER" ||
-			fail "useradd $WS_USER ($WS_UID:$WS_GID) failed"
-	fi
-fi
-mkdir -p "$WS_HOME"
-chown "$WS_UID:$WS_GID" "$WS_HOME"
-if [ -d /run/ws ]; then
-	chown "$WS_UID:$WS_GID" /run/ws
-	chmod 0700 /run/ws
-fi
 
 case ${WS_DELIVERY:-} in
 pipe)
 	# The FIFO ws mounted from the host: opening it waits for ws, the bytes
 	# pass through kernel memory only.
-	tar -x --numeric-owner --same-owner --same-permissions -C /run/ws -f - </run/ws/.deliver ||
+	/bin/tar -x --numeric-owner --same-owner --same-permissions -C /run/ws -f - </run/ws/.deliver ||
 		fail "the secrets could not be unpacked into /run/ws"
 	;;
 exec)
@@ -84,9 +63,9 @@ exec)
 	while [ ! -e /run/ws/.ready ]; do
 		tries=$((tries + 1))
 		[ "$tries" -le 6000 ] || fail "the secrets did not arrive in /run/ws within 60s"
-		sleep 0.01
+		/bin/sleep 0.01
 	done
-	rm -f /run/ws/.ready
+	/bin/rm -f /run/ws/.ready
 	;;
 esac
 
@@ -94,11 +73,11 @@ esac
 # ignores the signals the outer tini also sends its process group, and
 # checks the secrets against their sums from delivery.
 watch=
-if [ -n "${WS_SECRETS:-}" ] && [ -x /sbin/docker-init ] && (cd /run/ws && sha256sum -- $WS_SECRETS >.sums 2>/dev/null); then
+if [ -n "${WS_SECRETS:-}" ] && [ -x /sbin/docker-init ] && (cd /run/ws && /usr/bin/sha256sum -- $WS_SECRETS >.sums 2>/dev/null); then
 	watch='trap : HUP INT QUIT TERM USR1 USR2
 /sbin/docker-init -s -- "$@"
 status=$?
-(cd /run/ws && sha256sum -c .sums 2>/dev/null) | while IFS=": " read -r name result; do
+(cd /run/ws && /usr/bin/sha256sum -c .sums 2>/dev/null) | while IFS=": " read -r name result; do
 	[ "$result" = OK ] || printf "ws: warning: %s changed in the workspace and was not written back; it is gone when the workspace ends. To keep the change, make it with sops in the repository (sops edit <file>).\n" "$name" >&2
 done
 exit "$status"'
@@ -130,5 +109,4 @@ else
 	[ -x "$path" ] && [ ! -d "$path" ] || { echo "ws: $1: not executable" >&2; exit 126; }
 fi
 [ -z "$watch" ] || set -- /bin/sh -c "$watch" ws-watch "$@"
-exec setpriv --reuid="$WS_UID" --regid="$WS_GID" --init-groups \
-	--inh-caps=-all --bounding-set=-all -- "$@"
+exec "$@"

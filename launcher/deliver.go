@@ -9,21 +9,21 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/ws-tools/ws/entrypoint"
 )
 
-// File is something the process must find in SecretsDir before it starts.
+// File is something the process must find in entrypoint.SecretsDir before it starts.
 type File struct {
-	// Name is a path relative to SecretsDir.
+	// Name is a path relative to entrypoint.SecretsDir.
 	Name string
 	Data []byte
 	// Dir makes a directory (Data unused).
@@ -38,30 +38,15 @@ type File struct {
 //     the archive into it; the entrypoint's tar reads it before anything
 //     else runs. A FIFO stores nothing: the bytes pass through a kernel pipe
 //     buffer. It needs the daemon on this host, and costs nothing extra.
-//   - exec: a root `docker exec tar -x` reads the archive from its stdin and
-//     the entrypoint waits for the marker written last. It works with any
-//     daemon but starts a second process in the container (~90 ms).
-const (
-	deliverPipe = SecretsDir + "/.deliver"
-	readyMarker = ".ready"
-)
-
-// DaemonOnThisHost says whether the daemon at dockerHost (DOCKER_HOST) can
-// bind-mount this machine's files, sockets and FIFOs, and if not, why.
-func DaemonOnThisHost(dockerHost string) (bool, string) {
-	if runtime.GOOS == "darwin" {
-		return false, "Docker Desktop on macOS cannot bind-mount host sockets"
-	}
-	if dockerHost != "" && !strings.HasPrefix(dockerHost, "unix://") {
-		return false, "the Docker daemon (" + dockerHost + ") is not on this host"
-	}
-	return true, ""
-}
+//   - exec: a `docker exec tar -x`, as the caller, reads the archive from
+//     its stdin and the entrypoint waits for the marker written last. It
+//     works with any engine but starts a second process in the container
+//     (~90 ms).
 
 // archive packs files as a tar the caller owns, modes 0600 and 0700.
-func archive(u User, files []File, withMarker bool) []byte {
+func archive(u entrypoint.User, files []File, withMarker bool) []byte {
 	if withMarker {
-		files = append(files, File{Name: readyMarker})
+		files = append(files, File{Name: entrypoint.ReadyMarker})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -146,12 +131,12 @@ func (f *fifo) send(ctx context.Context, data []byte, exited <-chan struct{}) er
 	}
 }
 
-// deliverByExec streams the archive into a root `tar -x` started with
-// docker exec; the entrypoint waits for the ready marker it writes last.
-func (l *Launcher) deliverByExec(ctx context.Context, id string, data []byte) error {
+// deliverByExec streams the archive into the caller's `tar -x` started
+// with docker exec; the entrypoint waits for the ready marker it writes last.
+func (l *Launcher) deliverByExec(ctx context.Context, id string, u entrypoint.User, data []byte) error {
 	exec, err := l.Docker.ContainerExecCreate(ctx, id, container.ExecOptions{
-		User:         "0:0",
-		Cmd:          []string{"tar", "-x", "--numeric-owner", "--same-owner", "--same-permissions", "-C", SecretsDir, "-f", "-"},
+		User:         fmt.Sprintf("%d:%d", u.UID, u.GID),
+		Cmd:          entrypoint.TarExtract,
 		AttachStdin:  true,
 		AttachStdout: true,
 		AttachStderr: true,
@@ -184,47 +169,45 @@ func (l *Launcher) deliverByExec(ctx context.Context, id string, data []byte) er
 // is created (the FIFO must be mounted), used once it has started.
 type delivery struct {
 	files []File
-	user  User
 	pipe  *fifo // nil: by exec
 }
 
-func (l *Launcher) newDelivery(s Spec) (*delivery, error) {
-	d := &delivery{files: s.Files, user: s.User}
-	if len(s.Files) == 0 || !l.DaemonOnThisHost {
+func newDelivery(p Plan, pay Payload) (*delivery, error) {
+	d := &delivery{files: pay.files()}
+	if len(d.files) == 0 || p.Delivery != entrypoint.DeliveryPipe {
 		return d, nil
 	}
-	p, err := newFIFO()
+	f, err := newFIFO()
 	if err != nil {
 		return nil, err
 	}
-	d.pipe = p
+	d.pipe = f
 	return d, nil
 }
 
-// env tells the entrypoint which way the files come.
-func (d *delivery) env() []string {
-	switch {
-	case len(d.files) == 0:
-		return nil
-	case d.pipe != nil:
-		return []string{entrypoint.EnvDelivery + "=pipe"}
-	default:
-		return []string{entrypoint.EnvDelivery + "=exec"}
+// pending says whether there is anything to deliver.
+func (d *delivery) pending() bool { return len(d.files) > 0 }
+
+// way tells the entrypoint which way the files come.
+func (d *delivery) way() string {
+	if d.pipe != nil {
+		return entrypoint.DeliveryPipe
 	}
+	return entrypoint.DeliveryExec
 }
 
-func (d *delivery) mounts() [][2]string {
+func (d *delivery) mounts() []mount.Mount {
 	if d.pipe == nil {
 		return nil
 	}
-	return [][2]string{{d.pipe.path, deliverPipe}}
+	return []mount.Mount{{Type: mount.TypeBind, Source: d.pipe.path, Target: entrypoint.DeliverPipe}}
 }
 
-func (d *delivery) run(ctx context.Context, l *Launcher, id string, exited <-chan struct{}) error {
+func (d *delivery) run(ctx context.Context, l *Launcher, id string, u entrypoint.User, exited <-chan struct{}) error {
 	if d.pipe != nil {
-		return d.pipe.send(ctx, archive(d.user, d.files, false), exited)
+		return d.pipe.send(ctx, archive(u, d.files, false), exited)
 	}
-	return l.deliverByExec(ctx, id, archive(d.user, d.files, true))
+	return l.deliverByExec(ctx, id, u, archive(u, d.files, true))
 }
 
 func (d *delivery) remove() {

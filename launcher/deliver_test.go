@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ws-tools/ws/entrypoint"
 )
 
 func TestArchiveIsTheCallersWithTheMarkerLast(t *testing.T) {
 	t.Parallel()
-	data := archive(User{UID: 1500, GID: 20}, []File{{Name: "gnupg", Dir: true}, {Name: "./kubeconfig", Data: []byte("k")}}, true)
+	data := archive(entrypoint.User{UID: 1500, GID: 20}, []File{{Name: "gnupg", Dir: true}, {Name: "./kubeconfig", Data: []byte("k")}}, true)
 	tr := tar.NewReader(bytes.NewReader(data))
 	var got []string
 	for {

@@ -12,9 +12,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
-// GPGHome is GNUPGHOME in the container: on the secrets tmpfs.
-const GPGHome = SecretsDir + "/gnupg"
-
 // GPGForward is what forwarding the caller's agent needs: the host's
 // restricted ("extra") agent socket and the public keys to put beside it.
 type GPGForward struct {
@@ -29,11 +26,12 @@ func (e *NoForwardError) Error() string { return "GPG agent not forwarded: " + e
 
 // PrepareGPG finds the host agent's extra socket (starting the agent if
 // needed) and exports the public keys of fingerprints, checking with
-// go-crypto that the export holds no secret key material. dockerHost is
-// DOCKER_HOST: a socket can only be mounted from the daemon's own host.
-func PrepareGPG(ctx context.Context, dockerHost string, fingerprints []string) (*GPGForward, error) {
-	if local, why := DaemonOnThisHost(dockerHost); !local {
-		return nil, &NoForwardError{why}
+// go-crypto that the export holds no secret key material. The plan says
+// whether forwarding is possible at all (a socket can only be mounted from
+// the engine's own host).
+func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGForward, error) {
+	if !plan.Forward {
+		return nil, &NoForwardError{plan.Why}
 	}
 	if _, err := exec.LookPath("gpgconf"); err != nil {
 		return nil, &NoForwardError{"gpg is not installed on this host"}
@@ -52,7 +50,14 @@ func PrepareGPG(ctx context.Context, dockerHost string, fingerprints []string) (
 	}
 	f := &GPGForward{Socket: socket}
 	if len(fingerprints) > 0 {
-		keys, err := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--export"}, fingerprints...)...).Output()
+		for _, fp := range fingerprints {
+			if !IsFingerprint(fp) {
+				return nil, fmt.Errorf("refusing to export the GPG key %q: a fingerprint is 40 or 64 hex digits", Printable(fp))
+			}
+		}
+		// "--" ends gpg's options: a fingerprint from a sops file can
+		// never become one.
+		keys, err := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--export", "--"}, fingerprints...)...).Output()
 		if err != nil {
 			return nil, fmt.Errorf("export the recipients' public keys: %w", err)
 		}
@@ -100,4 +105,29 @@ func (g *GPGForward) Files() []File {
 		{Name: "gnupg/gpg.conf", Data: []byte("no-autostart\n")},
 		{Name: "gnupg/pubring.gpg", Data: g.PublicKeys},
 	}
+}
+
+// IsFingerprint reports whether s is an OpenPGP fingerprint: 40 (v4) or
+// 64 (v5, v6) hex digits. Anything else from a sops file never reaches gpg.
+func IsFingerprint(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Printable strips control characters (terminal escapes) from text read
+// from a repository before it is shown.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
 }

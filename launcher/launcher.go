@@ -1,8 +1,10 @@
-// Package launcher runs one workspace container: the repository mounted at
-// its own path, the caller's ids, no capabilities for the user's process,
-// a private tmpfs for secrets, the terminal in raw mode when there is one,
-// signals passed on, the exit status passed back — and the container
-// removed on every way out. It knows nothing of tools.lock or BuildKit.
+// Package launcher runs one workspace container from a Plan: the
+// repository mounted at its own path, every process as the caller with no
+// capabilities, private tmpfs mounts for HOME and secrets, the terminal in
+// raw mode when there is one, signals passed on, the exit status passed
+// back, and the container removed on every way out. It only talks to
+// Docker (and gpg, to find the agent); it knows nothing of tools.lock,
+// images or BuildKit.
 package launcher
 
 import (
@@ -16,26 +18,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
-
-	"github.com/docker/docker/api/types"
-
-	"github.com/ws-tools/ws/entrypoint"
 )
 
-// Docker is what the launcher asks of the Docker daemon.
+// Docker is what the launcher asks of the Docker engine.
 type Docker interface {
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispecs.Platform, name string) (container.CreateResponse, error)
 	ContainerAttach(ctx context.Context, id string, options container.AttachOptions) (types.HijackedResponse, error)
@@ -49,6 +45,8 @@ type Docker interface {
 	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
 	CopyFromContainer(ctx context.Context, id, srcPath string) (io.ReadCloser, container.PathStat, error)
+	CopyToContainer(ctx context.Context, id, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
+	ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error)
 }
 
 // Labels on every workspace container, so ws can find its own.
@@ -59,50 +57,9 @@ const (
 	LabelHost      = "dev.ws.host"
 )
 
-// SecretsDir is the tmpfs for secrets, 0700 and owned by the caller.
-const SecretsDir = "/run/ws"
-
 // detachKeys is a sequence nobody types: Docker's default (Ctrl-P Ctrl-Q)
 // would swallow keys meant for the shell.
 const detachKeys = "ctrl-@,ctrl-@,ctrl-@,ctrl-@"
-
-// Spec is one run.
-type Spec struct {
-	Image string
-	// Root is the workspace root, mounted read-write at the same path.
-	Root string
-	// Dir is the working directory (the caller's, inside Root).
-	Dir string
-	// Argv is the command; empty means the user's login shell.
-	Argv []string
-	// TTY gives the process a terminal (ws enter; ws exec -t).
-	TTY bool
-	User
-	// Env are extra KEY=VALUE variables.
-	Env []string
-	// Mounts are extra bind mounts, SRC:DST[:ro].
-	Mounts []string
-	// Network is the container's network mode ("" for Docker's default).
-	Network string
-	// Files must be in SecretsDir before the command starts (decrypted
-	// credentials, the GPG home); they live in memory only.
-	Files []File
-	// SocketMounts bind single host sockets into the container, SRC:DST.
-	SocketMounts [][2]string
-	// ReadOnly makes the root file system read-only: HOME and /tmp become
-	// tmpfs, and the caller's passwd/group entries are mounted in.
-	ReadOnly bool
-
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-}
-
-// User is who the process runs as.
-type User struct {
-	UID, GID int
-	Name     string
-	Home     string
-}
 
 // ExitError is a process that ended with a non-zero status (128+N when a
 // signal killed it): ws exits with the same status.
@@ -110,14 +67,18 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// Launcher runs workspace containers on one daemon.
+// IO is where a run's process reads and writes.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Launcher runs workspace containers on one engine.
 type Launcher struct {
 	Docker Docker
-	// Workspace identifies the workspace in labels (a hash of its root).
-	Workspace string
-	// DaemonOnThisHost: the daemon can bind-mount this machine's files
-	// (see DaemonOnThisHost); secrets then go in through a FIFO.
-	DaemonOnThisHost bool
+	// CacheDir keeps the passwd/group files made for an image and caller
+	// (they hold no secret), so only a new image costs a read.
+	CacheDir string
 	// Log gets each step of a run (--debug), with its time; nil for none.
 	Log *slog.Logger
 }
@@ -135,11 +96,22 @@ func WorkspaceID(root string) string {
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 
-// RemoveStale removes this workspace's containers whose ws process is gone
+// Labels mark a container as ws's, the workspace's and this process's.
+func Labels(root string) map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{
+		LabelManaged:   "1",
+		LabelWorkspace: WorkspaceID(root),
+		LabelPID:       strconv.Itoa(os.Getpid()),
+		LabelHost:      host,
+	}
+}
+
+// RemoveStale removes the workspace's containers whose ws process is gone
 // (killed with SIGKILL, a crashed machine): they were left behind.
-func (l *Launcher) RemoveStale(ctx context.Context) error {
+func (l *Launcher) RemoveStale(ctx context.Context, root string) error {
 	list, err := l.Docker.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", LabelWorkspace+"="+l.Workspace))})
+		Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=1"), filters.Arg("label", LabelWorkspace+"="+WorkspaceID(root)))})
 	if err != nil {
 		return fmt.Errorf("list workspace containers: %w", err)
 	}
@@ -161,63 +133,73 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// Run runs s to its end and returns nil for status 0, *ExitError otherwise.
-func (l *Launcher) Run(ctx context.Context, s Spec) error {
-	files, err := l.newDelivery(s)
-	if err != nil {
-		return err
-	}
-	defer files.remove()
-	cfg, hostCfg, err := l.configs(s, files)
-	if err != nil {
-		return err
-	}
-	if s.ReadOnly {
-		db, err := l.prepareUserDB(ctx, s.Image, s.User)
-		if err != nil {
-			return err
-		}
-		defer db.remove()
-		hostCfg.Mounts = append(hostCfg.Mounts, db.mounts()...)
-		hostCfg.Mounts = append(hostCfg.Mounts,
-			mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp"},
-			mount.Mount{Type: mount.TypeTmpfs, Target: s.Home})
-		hostCfg.ReadonlyRootfs = true
-		cfg.Env = append(cfg.Env, entrypoint.EnvReadOnly+"=1")
-	}
-	name := "ws-" + sanitize(filepath.Base(s.Root)) + "-" + randomSuffix()
-	created, err := l.Docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
-	if err != nil {
-		return fmt.Errorf("create workspace container: %w", err)
-	}
-	id := created.ID
-	l.debug("container created", "id", id[:12])
-	// Removal must happen whatever ctx has become.
-	defer l.Docker.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true}) //nolint:errcheck // nothing better to do on the way out
+// Run runs p to its end and returns nil for status 0, *ExitError otherwise.
+// Whatever happens after the container is created, it is removed.
+func (l *Launcher) Run(ctx context.Context, p Plan, pay Payload, stdio IO) error {
+	// Signals are ws's from here on, so none can kill ws between creating
+	// the container and removing it.
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(signals)
 
+	d, err := newDelivery(p, pay)
+	if err != nil {
+		return err
+	}
+	defer d.remove()
+	users, err := l.userDB(ctx, p)
+	if err != nil {
+		return err
+	}
+	cfg, hostCfg := containerConfig(p, pay, d, users)
+	cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = stdio.Stdin != nil, stdio.Stdin != nil, stdio.Stdin != nil
+
+	id, err := l.create(ctx, p, cfg, hostCfg)
+	if err != nil {
+		return err
+	}
+	// Removal must happen whatever ctx has become.
+	defer l.remove(context.WithoutCancel(ctx), id)
+	if err := l.copyUsers(ctx, id, users); err != nil {
+		return err
+	}
+	return l.attachAndWait(ctx, id, p, d, stdio, signals)
+}
+
+func (l *Launcher) create(ctx context.Context, p Plan, cfg *container.Config, hostCfg *container.HostConfig) (string, error) {
+	created, err := l.Docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, p.Name+"-"+randomSuffix())
+	if err != nil {
+		return "", fmt.Errorf("create workspace container: %w", err)
+	}
+	l.debug("container created", "id", created.ID[:min(12, len(created.ID))])
+	return created.ID, nil
+}
+
+func (l *Launcher) remove(ctx context.Context, id string) {
+	l.Docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}) //nolint:errcheck // nothing better to do on the way out
+}
+
+// attachAndWait starts the container attached to stdio, delivers the
+// files, passes signals and resizes on, and returns the exit status.
+func (l *Launcher) attachAndWait(ctx context.Context, id string, p Plan, d *delivery, stdio IO, signals <-chan os.Signal) error {
 	// Wait and attach before starting, so neither the first output nor a
 	// quick exit is missed.
 	waitC, waitErr := l.Docker.ContainerWait(ctx, id, container.WaitConditionNextExit)
 	attach, err := l.Docker.ContainerAttach(ctx, id, container.AttachOptions{
-		Stream: true, Stdin: s.Stdin != nil, Stdout: true, Stderr: true, DetachKeys: detachKeys,
+		Stream: true, Stdin: stdio.Stdin != nil, Stdout: true, Stderr: true, DetachKeys: detachKeys,
 	})
 	if err != nil {
 		return fmt.Errorf("attach to workspace container: %w", err)
 	}
 	defer attach.Close()
 
-	var restore func()
-	if s.TTY {
-		if restore, err = rawTerminal(s.Stdin); err != nil {
+	if p.TTY {
+		restore, err := rawTerminal(stdio.Stdin)
+		if err != nil {
 			return err
 		}
 		defer restore()
 	}
-
-	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
-	defer signal.Stop(signals)
-
 	if err := l.Docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start workspace container: %w", err)
 	}
@@ -227,27 +209,27 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 	delivered := make(chan error, 1)
 	exited := make(chan struct{})
 	defer close(exited)
-	if len(s.Files) > 0 {
-		go func() { delivered <- files.run(ctx, l, id, exited) }()
+	if d.pending() {
+		go func() { delivered <- d.run(ctx, l, id, p.User, exited) }()
 	}
-	if s.TTY {
-		l.resize(ctx, id, s.Stdin)
+	if p.TTY {
+		l.resize(ctx, id, stdio.Stdin)
 	}
 
 	outputDone := make(chan error, 1)
 	go func() {
 		var err error
-		if s.TTY {
-			_, err = io.Copy(s.Stdout, attach.Reader)
+		if p.TTY {
+			_, err = io.Copy(stdio.Stdout, attach.Reader)
 		} else {
-			_, err = stdcopy.StdCopy(s.Stdout, s.Stderr, attach.Reader)
+			_, err = stdcopy.StdCopy(stdio.Stdout, stdio.Stderr, attach.Reader)
 		}
 		outputDone <- err
 	}()
-	if s.Stdin != nil {
+	if stdio.Stdin != nil {
 		go func() {
-			io.Copy(attach.Conn, s.Stdin) //nolint:errcheck // the process may well exit before reading it all
-			attach.CloseWrite()           //nolint:errcheck // EOF for the process's stdin
+			io.Copy(attach.Conn, stdio.Stdin) //nolint:errcheck // the process may well exit before reading it all
+			attach.CloseWrite()               //nolint:errcheck // EOF for the process's stdin
 		}()
 	}
 
@@ -257,10 +239,10 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 			if err != nil {
 				return err
 			}
-			l.debug("secrets delivered", "files", len(s.Files))
+			l.debug("secrets delivered", "files", len(d.files))
 		case sig := <-signals:
 			if sig == syscall.SIGWINCH {
-				l.resize(ctx, id, s.Stdin)
+				l.resize(ctx, id, stdio.Stdin)
 				continue
 			}
 			l.Docker.ContainerKill(context.WithoutCancel(ctx), id, signalName(sig)) //nolint:errcheck // it may have exited already
@@ -282,115 +264,6 @@ func (l *Launcher) Run(ctx context.Context, s Spec) error {
 			return nil
 		}
 	}
-}
-
-func (l *Launcher) configs(s Spec, files *delivery) (*container.Config, *container.HostConfig, error) {
-	env := append([]string{
-		entrypoint.EnvUID + "=" + strconv.Itoa(s.UID),
-		entrypoint.EnvGID + "=" + strconv.Itoa(s.GID),
-		entrypoint.EnvUser + "=" + s.Name,
-		entrypoint.EnvHome + "=" + s.Home,
-	}, s.Env...)
-	env = append(env, files.env()...)
-	// Docker's init (tini) passes the signals ws forwards to the command's
-	// whole process group, as a terminal's Ctrl-C does; that also reaches
-	// the command when the entrypoint stays to watch the secrets.
-	env = append(env, "TINI_KILL_PROCESS_GROUP=1")
-	if s.TTY {
-		if t := os.Getenv("TERM"); t != "" {
-			env = append(env, "TERM="+t)
-		}
-	}
-	cfg := &container.Config{
-		Image: s.Image,
-		// The prompt then says where the shell runs.
-		Hostname:     "ws-" + sanitize(filepath.Base(s.Root)),
-		Cmd:          s.Argv,
-		Env:          env,
-		WorkingDir:   s.Dir,
-		User:         "0:0", // the entrypoint drops to the caller
-		Tty:          s.TTY,
-		OpenStdin:    s.Stdin != nil,
-		StdinOnce:    s.Stdin != nil,
-		AttachStdin:  s.Stdin != nil,
-		AttachStdout: true,
-		AttachStderr: true,
-		Labels:       l.labels(),
-	}
-	init := true
-	mounts := []mount.Mount{
-		{Type: mount.TypeBind, Source: s.Root, Target: s.Root},
-		{Type: mount.TypeTmpfs, Target: SecretsDir, TmpfsOptions: &mount.TmpfsOptions{Mode: 0o700}},
-	}
-	for _, sm := range append(s.SocketMounts, files.mounts()...) {
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: sm[0], Target: sm[1]})
-	}
-	for _, m := range s.Mounts {
-		mt, err := parseMount(m)
-		if err != nil {
-			return nil, nil, err
-		}
-		mounts = append(mounts, mt)
-	}
-	hostCfg := &container.HostConfig{
-		Init:    &init,
-		Mounts:  mounts,
-		CapDrop: []string{"ALL"},
-		// Only what the entrypoint needs to add the user and drop to it
-		// (SETPCAP to empty the bounding set); the user's process gets none.
-		CapAdd:      []string{"SETUID", "SETGID", "SETPCAP", "CHOWN", "DAC_OVERRIDE", "FOWNER"},
-		SecurityOpt: []string{"no-new-privileges"},
-		NetworkMode: container.NetworkMode(s.Network),
-		// ws streams the output through attach; a log driver would also
-		// keep it on disk under Docker's data root, and a workspace prints
-		// decrypted credentials (kubectl config view --raw, cat $KUBECONFIG).
-		LogConfig: container.LogConfig{Type: "none"},
-	}
-	return cfg, hostCfg, nil
-}
-
-// labels mark a container as this ws process's, for RemoveStale.
-func (l *Launcher) labels() map[string]string {
-	host, _ := os.Hostname()
-	return map[string]string{
-		LabelManaged:   "1",
-		LabelWorkspace: l.Workspace,
-		LabelPID:       strconv.Itoa(os.Getpid()),
-		LabelHost:      host,
-	}
-}
-
-// MountError is a -v that cannot be mounted.
-type MountError struct{ Spec, Why string }
-
-func (e *MountError) Error() string { return fmt.Sprintf("mount %q: %s", e.Spec, e.Why) }
-
-// Hint says what to do about it.
-func (e *MountError) Hint() string { return "write -v as /host/path:/container/path[:ro]" }
-
-func parseMount(spec string) (mount.Mount, error) {
-	parts := strings.Split(spec, ":")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return mount.Mount{}, &MountError{spec, "want SRC:DST[:ro]"}
-	}
-	src, err := filepath.Abs(parts[0])
-	if err != nil {
-		return mount.Mount{}, &MountError{spec, err.Error()}
-	}
-	if _, err := os.Stat(src); err != nil {
-		return mount.Mount{}, &MountError{spec, "source does not exist"}
-	}
-	if !filepath.IsAbs(parts[1]) {
-		return mount.Mount{}, &MountError{spec, "destination must be an absolute path"}
-	}
-	m := mount.Mount{Type: mount.TypeBind, Source: src, Target: parts[1]}
-	if len(parts) == 3 {
-		if parts[2] != "ro" && parts[2] != "rw" {
-			return mount.Mount{}, &MountError{spec, "the only options are ro and rw"}
-		}
-		m.ReadOnly = parts[2] == "ro"
-	}
-	return m, nil
 }
 
 func rawTerminal(stdin io.Reader) (func(), error) {
@@ -422,19 +295,6 @@ func signalName(sig os.Signal) string {
 		return strconv.Itoa(int(s))
 	}
 	return "TERM"
-}
-
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 {
-		return "workspace"
-	}
-	return b.String()
 }
 
 func randomSuffix() string {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -116,17 +118,22 @@ func TestVerifyOfflineReportsEachProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each problem is expected at the position of `at` in the edited file
+	// (its nth occurrence), so the test does not depend on the layout of
+	// the repository's own tools.lock.
 	tests := []struct {
 		name     string
 		old, new string
+		at       string
+		nth      int
 		want     string
 	}{
-		{"unknown key", "    extract: flux\n", "    extract: flux\n    strip: 1\n", `tools.lock:55:5: tool "flux": unknown key "strip" in tool`},
-		{"duplicate tool", "  yq:\n", "  helm:\n", `tools.lock:81:3: tool "helm": duplicate tool (first defined at line 71)`},
-		{"missing checksum", "      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb\n", "", `tools.lock:34:5: tool "kubectl": no sha256 for platform linux/arm64`},
-		{"malformed hex", "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a", "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05", `tools.lock:37:20: tool "kubectl": sha256 for linux/amd64 must be 64 lowercase hex digits`},
-		{"unpinned base", "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "", `tools.lock:13:10: base image "docker.io/library/debian:bookworm-slim" is not pinned by digest`},
-		{"template", "{{trimV .Version}}_{{.OS}}", "{{trimV .Version}}_{{.Os}}", `tools.lock:53:10: tool "flux": url template does not render: unknown field .Os`},
+		{"unknown key", "    extract: flux\n", "    extract: flux\n    strip: 1\n", "strip: 1", 0, `tool "flux": unknown key "strip" in tool`},
+		{"duplicate tool", "  yq:\n", "  helm:\n", "helm:\n", 1, `tool "helm": duplicate tool (first defined at line {{line "helm:\n" 0}})`},
+		{"missing checksum", "      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb\n", "", "sha256:\n", 0, `tool "kubectl": no sha256 for platform linux/arm64`},
+		{"malformed hex", "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a", "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05", "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05", 0, `tool "kubectl": sha256 for linux/amd64 must be 64 lowercase hex digits`},
+		{"unpinned base", "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "", "docker.io/library/debian", 0, `base image "docker.io/library/debian:bookworm-slim" is not pinned by digest`},
+		{"template", "{{trimV .Version}}_{{.OS}}", "{{trimV .Version}}_{{.Os}}", "https://github.com/fluxcd", 0, `tool "flux": url template does not render: unknown field .Os`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,8 +150,14 @@ func TestVerifyOfflineReportsEachProblem(t *testing.T) {
 			if code := run(context.Background(), e, []string{"ws", "lock", "verify", "--offline"}); code != exitWsFailed {
 				t.Fatalf("exit %d, want %d", code, exitWsFailed)
 			}
-			if !strings.Contains(stderr.String(), "ws: "+tt.want) || !strings.Contains(stderr.String(), "\nhint: ") {
-				t.Fatalf("stderr lacks %q and a hint:\n%s", tt.want, stderr)
+			line, col := position(t, bad, tt.at, tt.nth)
+			want := fmt.Sprintf("tools.lock:%d:%d: %s", line, col, tt.want)
+			if i := strings.Index(want, "{{line "); i >= 0 {
+				first, _ := position(t, bad, "helm:\n", 0)
+				want = want[:i] + strconv.Itoa(first) + ")"
+			}
+			if !strings.Contains(stderr.String(), "ws: "+want) || !strings.Contains(stderr.String(), "\nhint: ") {
+				t.Fatalf("stderr lacks %q and a hint:\n%s", want, stderr)
 			}
 		})
 	}
@@ -166,7 +179,24 @@ func TestUnpinnedBaseOptInWarns(t *testing.T) {
 	if code := run(context.Background(), e, []string{"ws", "lock", "verify", "--offline"}); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr.String(), "ws: warning: tools.lock:13:10: base image") {
+	line, col := position(t, text, "docker.io/library/debian", 0)
+	if !strings.Contains(stderr.String(), fmt.Sprintf("ws: warning: tools.lock:%d:%d: base image", line, col)) {
 		t.Fatalf("no warning:\n%s", stderr)
 	}
+}
+
+// position is the 1-based line and column of the nth (from 0) occurrence
+// of substr in text.
+func position(t *testing.T, text, substr string, nth int) (line, col int) {
+	t.Helper()
+	off := -1
+	for i := 0; i <= nth; i++ {
+		j := strings.Index(text[off+1:], substr)
+		if j < 0 {
+			t.Fatalf("%q occurs fewer than %d times", substr, nth+1)
+		}
+		off += 1 + j
+	}
+	before := text[:off]
+	return strings.Count(before, "\n") + 1, off - strings.LastIndex(before, "\n")
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	dockerclient "github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ws-tools/ws/images/build"
@@ -73,8 +72,11 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	b := &build.Builder{Docker: docker}
-	im := definition.Image{Lock: l, Platform: p}
+	b := &build.Builder{Engine: docker}
+	im, err := definition.New(l, p)
+	if err != nil {
+		return err
+	}
 	res, err := b.Build(ctx, im, build.Options{
 		BuilderAddr: o.builder, Force: o.force, NoCache: o.noCache,
 		Progress: o.progress, ProgressOut: e.Stderr, SharedRepo: l.Image,
@@ -111,12 +113,3 @@ func platformList(list []lock.Platform) string {
 	return strings.Join(s, ", ")
 }
 
-// newDocker connects to the daemon DOCKER_HOST names (or the default
-// socket), speaking the newest API version both sides know.
-func newDocker() (*dockerclient.Client, error) {
-	c, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, &build.DaemonError{Err: err}
-	}
-	return c, nil
-}

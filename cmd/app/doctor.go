@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ws-tools/ws/images/build"
-	"github.com/ws-tools/ws/images/definition"
-	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/engine"
 	"github.com/ws-tools/ws/launcher/hostkeys"
 	"github.com/ws-tools/ws/launcher/secrets"
 )
@@ -66,12 +66,23 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 
 	l, path, err := loadLock(e)
 	add("tools.lock", err, fmt.Sprintf("%s: valid", path))
+	var p *launcher.Plan
+	if l != nil {
+		// The plan of a plain `ws enter`: the checks below are about what
+		// that run would use.
+		pl, err := makePlan(e, l, filepath.Dir(path), runOptions{}, nil, false)
+		if err != nil {
+			add("workspace", err, "")
+		} else {
+			p = &pl
+		}
+	}
 	docker, err := e.Docker()
 	var apiVersion string
 	if err == nil {
 		v, perr := docker.ServerVersion(ctx)
 		if perr != nil {
-			err = &build.DaemonError{Err: perr}
+			err = &engine.DaemonError{Err: perr}
 		} else {
 			apiVersion = v.APIVersion
 			add("docker", nil, fmt.Sprintf("Docker %s (API %s)", v.Version, v.APIVersion))
@@ -82,31 +93,32 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	} else {
 		// Ask the builder ws would use, so "ok" means it answered (Probe
 		// also says when the daemon is too old for its BuildKit).
-		detail, perr := (&build.Builder{Docker: docker}).Probe(ctx, e.Getenv(EnvBuildKitHost))
+		detail, perr := (&build.Builder{Engine: docker}).Probe(ctx, e.Getenv(EnvBuildKitHost))
 		add("buildkit", perr, detail)
 	}
-	if l != nil && docker != nil && apiVersion != "" {
-		im := definition.Image{Lock: l, Platform: lock.HostPlatform()}
-		tag, terr := im.Tag()
-		if terr == nil {
-			exists, xerr := (&build.Builder{Docker: docker}).Exists(ctx, tag)
-			detail := tag + " present"
-			if xerr == nil && !exists {
-				detail = tag + " not built yet (ws build, or the first ws enter, makes it)"
-			}
-			add("image", xerr, detail)
+	if p != nil && docker != nil && apiVersion != "" {
+		exists, xerr := (&build.Builder{Engine: docker}).Exists(ctx, p.Image)
+		detail := p.Image + " present"
+		if xerr == nil && !exists {
+			detail = p.Image + " not built yet (ws build, or the first ws enter, makes it)"
 		}
+		add("image", xerr, detail)
 	}
-	fwd, gerr := launcher.PrepareGPG(ctx, e.Getenv("DOCKER_HOST"), nil)
+	gpg := launcher.GPGPlan{Forward: true}
+	if p != nil {
+		gpg = p.GPG
+	} else if local, why := engine.OnThisHost(runtime.GOOS, e.Getenv(engine.EnvHost)); !local {
+		gpg = launcher.GPGPlan{Why: why}
+	}
+	fwd, gerr := launcher.PrepareGPG(ctx, gpg, nil)
 	if gerr == nil {
 		add("gpg agent", nil, "forwarding "+fwd.Socket)
 	} else {
 		add("gpg agent", withHint(gerr, "start it with gpgconf --launch gpg-agent, or use --no-gpg"), "")
 	}
-	if l != nil {
-		root := filepath.Dir(path)
+	if p != nil {
 		pinentryTerminal(e)
-		if fps := secrets.PGPRecipients(root, secretSpecs(l)); len(fps) > 0 {
+		if fps := secrets.PGPRecipients(p.Root, p.Secrets); len(fps) > 0 {
 			detail, problem := hostkeys.Pinentry(ctx, fps)
 			var err error
 			if problem != nil {
@@ -114,15 +126,15 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 			}
 			add("pinentry", err, detail)
 		}
-		for _, s := range secretSpecs(l) {
-			got, err := secrets.Decrypt(root, []secrets.Spec{s})
+		for _, s := range p.Secrets {
+			got, _, err := secrets.Decrypt(p.Root, []launcher.Secret{s})
 			switch {
 			case err != nil:
 				add("secret "+s.File, err, "")
 			case len(got) == 0:
 				add("secret "+s.File, nil, "absent (optional)")
 			default:
-				add("secret "+s.File, nil, fmt.Sprintf("decrypts on this host; %s=%s/%s", s.Env, launcher.SecretsDir, s.Name))
+				add("secret "+s.File, nil, fmt.Sprintf("decrypts on this host; %s=%s", s.Env, s.Path()))
 			}
 		}
 	}

@@ -5,9 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/user"
+	"path/filepath"
 	"sync"
 
 	dockerclient "github.com/docker/docker/client"
+
+	"github.com/ws-tools/ws/cmd/plan"
+	"github.com/ws-tools/ws/launcher/engine"
 )
 
 // Env is everything a command touches outside its own logic, so tests can
@@ -27,18 +32,44 @@ type Env struct {
 	Log *slog.Logger
 	// Docker connects to the Docker daemon, once, when a command needs it.
 	Docker func() (*dockerclient.Client, error)
+	// Caller is the host user running ws.
+	Caller plan.Caller
+	// CacheDir is ws's cache (XDG), for files that hold no secret.
+	CacheDir string
 }
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 	dir, _ := os.Getwd()
 	return &Env{
-		Stdin:  stdin,
-		Stdout: stdout,
-		Stderr: stderr,
-		Getenv: os.Getenv,
-		Dir:    dir,
-		HTTP:   &http.Client{},
-		Log:    slog.New(slog.DiscardHandler),
-		Docker: sync.OnceValues(newDocker),
+		Stdin:    stdin,
+		Stdout:   stdout,
+		Stderr:   stderr,
+		Getenv:   os.Getenv,
+		Dir:      dir,
+		HTTP:     &http.Client{},
+		Log:      slog.New(slog.DiscardHandler),
+		Docker:   sync.OnceValues(engine.Connect),
+		Caller:   caller(),
+		CacheDir: cacheDir(),
 	}
+}
+
+// caller is the host user: ids, and the name from the user database,
+// else $USER.
+func caller() plan.Caller {
+	c := plan.Caller{UID: os.Getuid(), GID: os.Getgid()}
+	if cur, err := user.Current(); err == nil && cur.Username != "" {
+		c.Name = cur.Username
+	} else {
+		c.Name = os.Getenv("USER")
+	}
+	return c
+}
+
+func cacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "ws")
 }

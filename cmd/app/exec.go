@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/ws-tools/ws/entrypoint"
+	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/build"
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
@@ -37,6 +37,10 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
 	}
+}
+
+func (o runOptions) flags() plan.Flags {
+	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, ReadOnly: o.readOnly}
 }
 
 func newExecCommand(e *Env) *cli.Command {
@@ -82,25 +86,40 @@ func isTerminal(f any) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
+// makePlan is the plan of a run in the workspace holding e.Dir.
+func makePlan(e *Env, l *lock.Lock, root string, o runOptions, argv []string, tty bool) (launcher.Plan, error) {
+	return plan.Make(plan.Input{
+		Lock: l, Root: root, Dir: e.Dir, Argv: argv, TTY: tty,
+		Caller: e.Caller, Flags: o.flags(), Platform: lock.HostPlatform(),
+		GOOS: runtime.GOOS, Getenv: e.Getenv,
+	})
+}
+
 func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tty bool) error {
 	l, path, err := loadLock(e)
 	if err != nil {
 		return err
 	}
-	root := filepath.Dir(path)
-	// Decrypt first: a pinentry shows on the host, and a failure leaves
-	// nothing behind.
-	creds, err := workspaceSecrets(ctx, e, l, root, o.noGPG)
+	p, err := makePlan(e, l, filepath.Dir(path), o, argv, tty)
 	if err != nil {
 		return err
 	}
-	e.Log.Debug("secrets decrypted", "files", len(creds.files))
+	// Decrypt first: a pinentry shows on the host, and a failure leaves
+	// nothing behind.
+	pay, err := preparePayload(ctx, e, p)
+	if err != nil {
+		return err
+	}
+	e.Log.Debug("secrets decrypted", "files", len(pay.Secrets))
 	docker, err := e.Docker()
 	if err != nil {
 		return err
 	}
-	im := definition.Image{Lock: l, Platform: lock.HostPlatform()}
-	res, err := (&build.Builder{Docker: docker}).Build(ctx, im, build.Options{
+	im, err := definition.New(l, lock.HostPlatform())
+	if err != nil {
+		return err
+	}
+	res, err := (&build.Builder{Engine: docker}).Build(ctx, im, build.Options{
 		BuilderAddr: e.Getenv(EnvBuildKitHost), Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
 	})
 	if err != nil {
@@ -110,102 +129,30 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		fmt.Fprintf(e.Stderr, "built %s\n", res.Tag)
 	}
 	e.Log.Debug("image ready", "tag", res.Tag)
-	local, _ := launcher.DaemonOnThisHost(e.Getenv("DOCKER_HOST"))
-	ln := &launcher.Launcher{Docker: docker, Workspace: launcher.WorkspaceID(root), DaemonOnThisHost: local, Log: e.Log}
-	if err := ln.RemoveStale(ctx); err != nil {
+	ln := &launcher.Launcher{Docker: docker, CacheDir: e.CacheDir, Log: e.Log}
+	if err := ln.RemoveStale(ctx, p.Root); err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(e.Dir)
-	if err != nil || (dir != root && !strings.HasPrefix(dir, root+string(filepath.Separator))) {
-		dir = root
-	}
-	network := o.network
-	if network == "" {
-		network = l.Workspace.Network
-	}
-	mounts := append(expandMounts(l.Workspace.Mounts, root, e.Getenv("HOME")), o.volumes.Value()...)
-	return ln.Run(ctx, launcher.Spec{
-		Image: res.Tag, Root: root, Dir: dir, Argv: argv, TTY: tty,
-		User: caller(e), Env: append(append(append([]string{}, l.Workspace.Env...), creds.env...), o.env.Value()...), Mounts: mounts,
-		Network: network, Files: creds.files, SocketMounts: creds.sockets, ReadOnly: o.readOnly,
-		Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr,
-	})
+	return ln.Run(ctx, p, pay, launcher.IO{Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
 }
 
-// caller is the host user the workspace process runs as: same ids, same
-// name (from the user database, else $USER), HOME under /home.
-func caller(e *Env) launcher.User {
-	u := launcher.User{UID: os.Getuid(), GID: os.Getgid()}
-	if cur, err := user.Current(); err == nil && cur.Username != "" {
-		u.Name = cur.Username
-	} else if name := e.Getenv("USER"); name != "" {
-		u.Name = name
-	} else {
-		u.Name = fmt.Sprintf("user%d", u.UID)
-	}
-	if u.UID == 0 {
-		u.Name, u.Home = "root", "/root"
-	} else {
-		u.Home = "/home/" + u.Name
-	}
-	return u
-}
-
-// expandMounts resolves the workspace section's mount sources: relative to
-// the workspace root, ~/ to the caller's home.
-func expandMounts(mounts []string, root, home string) []string {
-	out := make([]string, 0, len(mounts))
-	for _, m := range mounts {
-		src, rest, _ := strings.Cut(m, ":")
-		switch {
-		case strings.HasPrefix(src, "~/") && home != "":
-			src = filepath.Join(home, src[2:])
-		case !filepath.IsAbs(src):
-			src = filepath.Join(root, src)
-		}
-		out = append(out, src+":"+rest)
-	}
-	return out
-}
-
-// credentials is what the launcher delivers: files for the tmpfs, the
-// variables pointing at them, the agent socket to mount.
-type credentials struct {
-	files   []launcher.File
-	env     []string
-	sockets [][2]string
-}
-
-func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, noGPG bool) (credentials, error) {
-	var c credentials
+// preparePayload decrypts the plan's secrets and finds the agent to
+// forward: what a run carries that only the host can give it.
+func preparePayload(ctx context.Context, e *Env, p launcher.Plan) (launcher.Payload, error) {
+	var pay launcher.Payload
 	pinentryTerminal(e)
-	decrypted, err := secrets.Decrypt(root, secretSpecs(l))
+	decrypted, fingerprints, err := secrets.Decrypt(p.Root, p.Secrets)
 	if err != nil {
 		if cause := errors.Unwrap(err); cause != nil {
 			e.Log.Debug("sops said", "err", cause)
 		}
-		return c, err
+		return pay, err
 	}
-	var fingerprints, names []string
-	seen := map[string]bool{}
-	for _, s := range decrypted {
-		names = append(names, s.Name)
-		c.files = append(c.files, launcher.File{Name: s.Name, Data: s.Plain})
-		c.env = append(c.env, s.Env+"="+launcher.SecretsDir+"/"+s.Name)
-		for _, f := range s.PGPRecipients {
-			if !seen[f] {
-				seen[f] = true
-				fingerprints = append(fingerprints, f)
-			}
-		}
+	pay.Secrets = decrypted
+	if p.GPG.ByUser {
+		return pay, nil
 	}
-	if len(names) > 0 {
-		c.env = append(c.env, entrypoint.EnvSecrets+"="+strings.Join(names, " "))
-	}
-	if noGPG {
-		return c, nil
-	}
-	fwd, err := launcher.PrepareGPG(ctx, e.Getenv("DOCKER_HOST"), fingerprints)
+	fwd, err := launcher.PrepareGPG(ctx, p.GPG, fingerprints)
 	var nf *launcher.NoForwardError
 	switch {
 	case errors.As(err, &nf):
@@ -213,14 +160,12 @@ func workspaceSecrets(ctx context.Context, e *Env, l *lock.Lock, root string, no
 			fmt.Fprintf(e.Stderr, "ws: note: %v; carrying on without (gpg and sops inside cannot decrypt)\n", err)
 		}
 		e.Log.Debug("no GPG forwarding", "why", nf.Why)
-		return c, nil
+		return pay, nil
 	case err != nil:
-		return c, err
+		return pay, err
 	}
-	c.files = append(c.files, fwd.Files()...)
-	c.sockets = append(c.sockets, [2]string{fwd.Socket, launcher.GPGHome + "/S.gpg-agent"})
-	c.env = append(c.env, "GNUPGHOME="+launcher.GPGHome)
-	return c, nil
+	pay.GPG = fwd
+	return pay, nil
 }
 
 // pinentryTerminal lets a passphrase be asked on the caller's terminal:
@@ -235,17 +180,4 @@ func pinentryTerminal(e *Env) {
 	if name, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil && strings.HasPrefix(name, "/dev/") {
 		os.Setenv("GPG_TTY", name) //nolint:errcheck // best effort: pinentry may still find a display
 	}
-}
-
-// secretSpecs are the workspace's credentials: the lock's list, else the
-// convention.
-func secretSpecs(l *lock.Lock) []secrets.Spec {
-	if l.Workspace.Secrets == nil {
-		return secrets.Defaults
-	}
-	var specs []secrets.Spec
-	for _, s := range l.Workspace.Secrets {
-		specs = append(specs, secrets.Spec{Name: s.Name, File: s.File, Env: s.Env})
-	}
-	return specs
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ws-tools/ws/images/fetch"
 	"github.com/ws-tools/ws/images/lock"
-	"github.com/ws-tools/ws/launcher/workspace"
 )
 
 func newLockCommand(e *Env) *cli.Command {
@@ -33,11 +32,11 @@ func newLockCommand(e *Env) *cli.Command {
 // loadLock finds the workspace from e.Dir and loads its lock, printing the
 // warnings the user opted into.
 func loadLock(e *Env) (*lock.Lock, string, error) {
-	root, err := workspace.Find(e.Dir)
+	root, err := lock.FindRoot(e.Dir)
 	if err != nil {
 		return nil, "", err
 	}
-	path := workspace.LockPath(root)
+	path := lock.PathIn(root)
 	l, err := lock.Load(path)
 	if err != nil {
 		return nil, "", err

@@ -149,7 +149,7 @@ func BenchmarkExec(b *testing.B) {
 			maxRSS = kb
 		}
 		docker += timeIt(b, func() {
-			out, err := exec.Command("docker", "run", "--rm", "--init", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
+			out, err := exec.Command("docker", "run", "--rm", "--init", "--user", "1000:1000", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
 				"-e", "WS_USER=bench", "-e", "WS_HOME=/home/bench", tag, "true").CombinedOutput()
 			if err != nil {
 				b.Fatalf("docker run: %v\n%s", err, out)
@@ -220,13 +220,13 @@ func BenchmarkExecWithSecrets(b *testing.B) {
 			}
 		})
 		docker += timeIt(b, func() {
-			if out, err := exec.Command("docker", "run", "--rm", "--init", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
+			if out, err := exec.Command("docker", "run", "--rm", "--init", "--user", "1000:1000", "-e", "WS_UID=1000", "-e", "WS_GID=1000",
 				"-e", "WS_USER=bench", "-e", "WS_HOME=/home/bench", tag, "true").CombinedOutput(); err != nil {
 				b.Fatalf("docker run: %v\n%s", err, out)
 			}
 		})
 		decrypt += timeIt(b, func() {
-			if _, err := secrets.Decrypt(w.dir, secrets.Defaults); err != nil {
+			if _, _, err := secrets.Decrypt(w.dir, secrets.Defaults); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -305,13 +305,15 @@ func TestExecWorkspaceConfigAndSetupFailure(t *testing.T) {
 	os.WriteFile(filepath.Join(shared, "note"), []byte("from the host\n"), 0o644)
 	lockPath := filepath.Join(w.dir, "tools.lock")
 	b, _ := os.ReadFile(lockPath)
-	cfg := fmt.Sprintf("workspace:\n  env: [WS_E2E_GREETING=hello from the lock]\n  mounts: [\"%s:/mnt/shared:ro\"]\n", shared)
+	cfg := fmt.Sprintf("workspace:\n  env: [E2E_GREETING=hello from the lock]\n  mounts: [\"%s:/mnt/shared:ro\"]\n", shared)
 	os.WriteFile(lockPath, append(b, []byte(cfg)...), 0o644)
-	r := runWs(t, w.dir, "exec", "-e", "WS_E2E_FLAG=flag", "--", "sh", "-c", `echo "$WS_E2E_GREETING/$WS_E2E_FLAG"; cat /mnt/shared/note; touch /mnt/shared/x 2>/dev/null || echo read-only`)
+	r := runWs(t, w.dir, "exec", "-e", "E2E_FLAG=flag", "--", "sh", "-c", `echo "$E2E_GREETING/$E2E_FLAG"; cat /mnt/shared/note; touch /mnt/shared/x 2>/dev/null || echo read-only`)
 	if r.code != 0 || r.stdout != "hello from the lock/flag\nfrom the host\nread-only\n" {
 		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)
 	}
-	r = runWs(t, w.dir, "exec", "-e", "WS_ENTRYPOINT_FAIL=setup", "--", "true")
+	// The hook is ws's own variable, read from the caller's environment:
+	// -e cannot set WS_* names.
+	r = runWsEnv(t, w.dir, []string{"WS_ENTRYPOINT_FAIL=setup"}, "exec", "--", "true")
 	if r.code != 125 || !strings.Contains(r.stderr, "ws: workspace setup: failing on purpose") {
 		t.Fatalf("setup failure: exit %d:\n%s", r.code, r.stderr)
 	}

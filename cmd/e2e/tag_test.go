@@ -17,9 +17,9 @@ func imageTag(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag, err := definition.Image{Lock: l, Platform: lock.HostPlatform()}.Tag()
+	im, err := definition.New(l, lock.HostPlatform())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tag
+	return im.Tag()
 }

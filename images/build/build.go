@@ -17,16 +17,15 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/api/types/image"
 	dockerclient "github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
-	"github.com/moby/buildkit/exporter/containerimage/exptypes"
-	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 
 	"github.com/ws-tools/ws/images/definition"
-	"github.com/ws-tools/ws/images/fetch"
+	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher/engine"
 )
 
 // Options are the user's choices for a build.
@@ -58,29 +57,57 @@ type Result struct {
 	Merged bool
 }
 
-// Builder builds workspace images into one Docker daemon.
+// Engine is what the builder asks of the Docker engine: its image store,
+// and the hijacked endpoints that reach its embedded BuildKit.
+type Engine interface {
+	ImageInspect(ctx context.Context, ref string, opts ...dockerclient.ImageInspectOption) (image.InspectResponse, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
+	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+	ImageTag(ctx context.Context, source, target string) error
+	ImageLoad(ctx context.Context, input io.Reader, opts ...dockerclient.ImageLoadOption) (image.LoadResponse, error)
+	NegotiateAPIVersion(ctx context.Context)
+	ClientVersion() string
+	DialHijack(ctx context.Context, url, proto string, meta map[string][]string) (net.Conn, error)
+}
+
+// Solver is one connection to BuildKit: it solves a definition into an
+// export, and says which workers it has.
+type Solver interface {
+	Solve(ctx context.Context, def *llb.Definition, imageConfig []byte, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error
+	ListWorkers(ctx context.Context) ([]*bkclient.WorkerInfo, error)
+	Close() error
+}
+
+// Builder builds workspace images into one Docker engine.
 type Builder struct {
-	Docker *dockerclient.Client
+	Engine Engine
+	// Dial opens BuildKit at addr ("" for the engine's embedded one); nil
+	// means the real BuildKit client. Tests put a fake here.
+	Dial func(ctx context.Context, e Engine, addr string) (Solver, error)
+}
+
+func (b *Builder) dial(ctx context.Context, addr string) (Solver, error) {
+	if b.Dial != nil {
+		return b.Dial(ctx, b.Engine, addr)
+	}
+	return dialBuildKit(ctx, b.Engine, addr)
 }
 
 // Exists reports whether the daemon has the image tag.
 func (b *Builder) Exists(ctx context.Context, tag string) (bool, error) {
-	_, err := b.Docker.ImageInspect(ctx, tag)
+	_, err := b.Engine.ImageInspect(ctx, tag)
 	if err == nil {
 		return true, nil
 	}
 	if cerrdefs.IsNotFound(err) {
 		return false, nil
 	}
-	return false, daemonError(err)
+	return false, engine.Classify(err)
 }
 
 // Build makes im's image and tags it, unless it exists and o.Force is off.
-func (b *Builder) Build(ctx context.Context, im definition.Image, o Options) (Result, error) {
-	tag, err := im.Tag()
-	if err != nil {
-		return Result{}, err
-	}
+func (b *Builder) Build(ctx context.Context, im *definition.Image, o Options) (Result, error) {
+	tag := im.Tag()
 	res := Result{Tag: tag}
 	if !o.Force && !o.NoCache {
 		exists, err := b.Exists(ctx, tag)
@@ -121,32 +148,17 @@ func (b *Builder) Build(ctx context.Context, im definition.Image, o Options) (Re
 	return res, nil
 }
 
-// connect opens BuildKit and says how to export into the daemon.
-func (b *Builder) connect(ctx context.Context, o Options, tag string) (*bkclient.Client, exportFunc, error) {
+// connect opens BuildKit and says how to export into the engine.
+func (b *Builder) connect(ctx context.Context, o Options, tag string) (Solver, exportFunc, error) {
+	c, err := b.dial(ctx, o.BuilderAddr)
+	if err != nil {
+		return nil, nil, err
+	}
 	if o.BuilderAddr == "" {
-		b.Docker.NegotiateAPIVersion(ctx)
-		if v := b.Docker.ClientVersion(); versions.LessThan(v, minAPIVersion) {
-			return nil, nil, &DaemonTooOldError{APIVersion: v}
-		}
-		c, err := bkclient.New(ctx, "",
-			bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-				return b.Docker.DialHijack(ctx, "/grpc", "h2c", nil)
-			}),
-			bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
-				return b.Docker.DialHijack(ctx, "/session", proto, meta)
-			}),
-		)
-		if err != nil {
-			return nil, nil, &NoBuildKitError{Err: err}
-		}
-		// The daemon's own exporter writes straight into its image store.
+		// The engine's own exporter writes straight into its image store.
 		return c, func(context.Context) (bkclient.ExportEntry, func() error) {
 			return bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": tag}}, func() error { return nil }
 		}, nil
-	}
-	c, err := bkclient.New(ctx, o.BuilderAddr)
-	if err != nil {
-		return nil, nil, &BuilderError{Addr: o.BuilderAddr, Err: err}
 	}
 	return c, b.loadExport(tag), nil
 }
@@ -212,7 +224,7 @@ func (b *Builder) loadExport(tag string) exportFunc {
 			Output: func(map[string]string) (io.WriteCloser, error) {
 				started = true
 				go func() {
-					resp, err := b.Docker.ImageLoad(ctx, pr)
+					resp, err := b.Engine.ImageLoad(ctx, pr)
 					if err == nil {
 						_, err = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
@@ -235,15 +247,12 @@ func (b *Builder) loadExport(tag string) exportFunc {
 	}
 }
 
-func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.Image, o Options, export exportFunc, merge bool) error {
+func (b *Builder) solve(ctx context.Context, c Solver, im *definition.Image, o Options, export exportFunc, merge bool) error {
 	state, err := im.State(definition.Options{Merge: merge})
 	if err != nil {
 		return err
 	}
-	cfg, err := im.Config()
-	if err != nil {
-		return err
-	}
+	cfg := im.Config()
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -257,9 +266,11 @@ func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.I
 		return err
 	}
 	entry, wait := export(ctx)
-	opt := bkclient.SolveOpt{Exports: []bkclient.ExportEntry{entry}}
-	mode := progressui.DisplayMode(o.Progress)
-	display, err := progressui.NewDisplay(o.ProgressOut, mode)
+	out := o.ProgressOut
+	if out == nil {
+		out = io.Discard
+	}
+	display, err := progressui.NewDisplay(out, progressui.DisplayMode(o.Progress))
 	if err != nil {
 		return fmt.Errorf("progress %q: %w", o.Progress, err)
 	}
@@ -269,14 +280,7 @@ func (b *Builder) solve(ctx context.Context, c *bkclient.Client, im definition.I
 		defer close(displayed)
 		display.UpdateFrom(context.WithoutCancel(ctx), ch) //nolint:errcheck // the solve's error is the one that matters
 	}()
-	_, err = c.Build(ctx, opt, "ws", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
-		if err != nil {
-			return nil, err
-		}
-		r.AddMeta(exptypes.ExporterImageConfigKey, cfgJSON)
-		return r, nil
-	}, ch)
+	err = c.Solve(ctx, def, cfgJSON, entry, ch)
 	<-displayed
 	if err != nil {
 		return err
@@ -332,56 +336,33 @@ func (e *BuilderError) Hint() string {
 	return "start buildkitd there, or unset BUILDKIT_HOST (and drop --builder) to build with the Docker daemon's BuildKit"
 }
 
-// DaemonError is a Docker daemon that cannot be reached.
-type DaemonError struct{ Err error }
-
-func (e *DaemonError) Error() string { return fmt.Sprintf("cannot talk to Docker: %v", e.Err) }
-func (e *DaemonError) Unwrap() error { return e.Err }
-
-// Hint says what to do about it.
-func (e *DaemonError) Hint() string {
-	return "start Docker (or set DOCKER_HOST), then check with `docker info`"
-}
-
-func daemonError(err error) error {
-	if dockerclient.IsErrConnectionFailed(err) {
-		return &DaemonError{Err: err}
-	}
-	return err
-}
-
 // digestMismatchRe is BuildKit's HTTP source failing its checksum.
 var digestMismatchRe = regexp.MustCompile(`digest mismatch (sha256:[0-9a-f]{64}): (sha256:[0-9a-f]{64})`)
 
 // explain turns BuildKit's failures into the errors ws reports: a checksum
 // mismatch names the tool, platform and URL it belongs to.
-func explain(err error, im definition.Image) error {
+func explain(err error, im *definition.Image) error {
 	msg := err.Error()
 	if m := digestMismatchRe.FindStringSubmatch(msg); m != nil {
 		// BuildKit versions disagree on the order of the two digests: the
 		// pinned one is whichever the lock holds.
 		first, second := strings.TrimPrefix(m[1], "sha256:"), strings.TrimPrefix(m[2], "sha256:")
-		for _, t := range im.Lock.Tools {
-			a, aerr := t.Artifact(im.Platform)
-			if aerr != nil {
-				continue
-			}
+		for _, a := range im.Artifacts {
 			switch a.SHA256 {
 			case first:
-				return &fetch.ChecksumError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Want: first, Got: second}
+				return &lock.ChecksumError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Want: first, Got: second}
 			case second:
-				return &fetch.ChecksumError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Want: second, Got: first}
+				return &lock.ChecksumError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Want: second, Got: first}
 			}
 		}
 	}
-	for _, t := range im.Lock.Tools {
-		a, aerr := t.Artifact(im.Platform)
-		if aerr == nil && strings.Contains(msg, a.URL) {
+	for _, a := range im.Artifacts {
+		if strings.Contains(msg, a.URL) {
 			reason := lastLine(msg)
 			if i := strings.LastIndex(reason, a.URL+`": `); i >= 0 {
 				reason = reason[i+len(a.URL)+3:] // Go's `Get "URL": ` prefix; the URL is said already
 			}
-			return &fetch.DownloadError{Tool: t.Name, Platform: im.Platform.String(), URL: a.URL, Err: errors.New(reason)}
+			return &lock.DownloadError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Err: errors.New(reason)}
 		}
 	}
 	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {

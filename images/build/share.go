@@ -19,7 +19,7 @@ func SharedRef(repo, tag string) string {
 // Pull fetches ref and tags it as the local tag. A ref the registry does not
 // have is reported with found=false and no error, so the caller builds.
 func (b *Builder) Pull(ctx context.Context, ref, tag string) (found bool, err error) {
-	rc, err := b.Docker.ImagePull(ctx, ref, image.PullOptions{})
+	rc, err := b.Engine.ImagePull(ctx, ref, image.PullOptions{})
 	if err == nil {
 		err = drain(rc)
 	}
@@ -29,7 +29,7 @@ func (b *Builder) Pull(ctx context.Context, ref, tag string) (found bool, err er
 		}
 		return false, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	if err := b.Docker.ImageTag(ctx, ref, tag); err != nil {
+	if err := b.Engine.ImageTag(ctx, ref, tag); err != nil {
 		return false, fmt.Errorf("tag %s as %s: %w", ref, tag, err)
 	}
 	return true, nil
@@ -37,12 +37,12 @@ func (b *Builder) Pull(ctx context.Context, ref, tag string) (found bool, err er
 
 // Push tags the local image as ref and pushes it.
 func (b *Builder) Push(ctx context.Context, tag, ref string) error {
-	if err := b.Docker.ImageTag(ctx, tag, ref); err != nil {
+	if err := b.Engine.ImageTag(ctx, tag, ref); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", tag, ref, err)
 	}
 	// The daemon wants an auth header even for registries that need none;
 	// "e30=" is base64 of "{}".
-	rc, err := b.Docker.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
+	rc, err := b.Engine.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
 	if err == nil {
 		err = drain(rc)
 	}

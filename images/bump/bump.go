@@ -299,7 +299,7 @@ func (b *Bumper) resolveChecksums(ctx context.Context, l *lock.Lock, t *lock.Too
 			return err
 		}
 		name := path.Base(a.URL)
-		cs := ChecksumChange{Platform: p.String(), From: t.SHA256[p.String()]}
+		cs := ChecksumChange{Platform: p.String(), From: t.SHA256[p]}
 		if d := assetDigest(rel, name); d != "" {
 			cs.To, cs.Source = d, SourceAssetDigest
 		} else if t.Checksums != nil {
@@ -394,7 +394,24 @@ func (b *Bumper) verify(ctx context.Context, l *lock.Lock, changes []Change, o O
 	return errors.Join(errs...)
 }
 
+// apply makes the changes to l, or none of them: they are tried on a copy
+// first, so an edit refused halfway leaves l unedited, as Plan promises.
 func apply(l *lock.Lock, changes []Change) error {
+	b, err := l.Bytes()
+	if err != nil {
+		return err
+	}
+	trial, err := lock.Parse(lock.FileName, b)
+	if err != nil {
+		return err
+	}
+	if err := edit(trial, changes); err != nil {
+		return err
+	}
+	return edit(l, changes)
+}
+
+func edit(l *lock.Lock, changes []Change) error {
 	for _, c := range changes {
 		if !c.Changed() {
 			continue

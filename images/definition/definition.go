@@ -48,15 +48,23 @@ const binDir = "/usr/local/bin"
 // depend on their content only.
 var epoch = time.Unix(0, 0).UTC()
 
-// Image is a workspace image to build for one platform.
+// Image is a workspace image to build for one platform, with every pinned
+// artifact resolved once: the LLB, the image config, the tag and the
+// explanation of a failed build all read the same values.
 type Image struct {
 	Lock     *lock.Lock
 	Platform lock.Platform
+	// Artifacts are the lock's tools rendered for Platform, in its order.
+	Artifacts []lock.Artifact
+	// Hash is the content address of the image (see New).
+	Hash string
 }
 
-// Hash is the content address of the image: the lock's pins as they apply
-// to the platform (not its comments or layout) and the recipe's version.
-func (im Image) Hash() (string, error) {
+// New resolves the lock for platform p. The hash covers the lock's pins as
+// they apply to p (not its comments or layout), the entrypoint and the
+// recipe's version.
+func New(l *lock.Lock, p lock.Platform) (*Image, error) {
+	im := &Image{Lock: l, Platform: p}
 	type toolKey struct {
 		Name, Version, Bin, URL, Member, SHA256 string
 	}
@@ -68,30 +76,26 @@ func (im Image) Hash() (string, error) {
 		Base       string
 		Packages   []string
 		Tools      []toolKey
-	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: im.Platform.String(), Base: im.Lock.Base.Image, Packages: im.Lock.Base.Packages}
-	for _, t := range im.Lock.Tools {
-		a, err := t.Artifact(im.Platform)
+	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Packages: l.Base.Packages}
+	for _, t := range l.Tools {
+		a, err := t.Artifact(p)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
+		im.Artifacts = append(im.Artifacts, a)
 		key.Tools = append(key.Tools, toolKey{t.Name, t.Version, t.Bin, a.URL, a.Member, a.SHA256})
 	}
 	b, err := json.Marshal(key)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	im.Hash = hex.EncodeToString(sum[:])
+	return im, nil
 }
 
 // Tag is the local image name, ws-tools:<first 16 hex of Hash>.
-func (im Image) Tag() (string, error) {
-	h, err := im.Hash()
-	if err != nil {
-		return "", err
-	}
-	return ImageRepo + ":" + h[:16], nil
-}
+func (im *Image) Tag() string { return ImageRepo + ":" + im.Hash[:16] }
 
 // Options shape the definition for a builder.
 type Options struct {
@@ -101,8 +105,8 @@ type Options struct {
 }
 
 // State returns the image's LLB.
-func (im Image) State(o Options) (llb.State, error) {
-	if !im.Lock.Base.AllowUnpinned && !strings.Contains(im.Lock.Base.Image, "@sha256:") {
+func (im *Image) State(o Options) (llb.State, error) {
+	if !im.Lock.Base.AllowUnpinned && !lock.PinnedByDigest(im.Lock.Base.Image) {
 		return llb.State{}, fmt.Errorf("base image %s is not pinned by digest", im.Lock.Base.Image)
 	}
 	p := ociPlatform(im.Platform)
@@ -125,11 +129,8 @@ func (im Image) State(o Options) (llb.State, error) {
 			Mkfile(entrypoint.Path, 0o755, entrypoint.Script, llb.WithCreatedTime(epoch)),
 	)
 	installs := []install{{entry, entrypoint.Path, entrypoint.Path, llb.WithCustomName("install the ws entrypoint")}}
-	for _, t := range im.Lock.Tools {
-		a, err := t.Artifact(im.Platform)
-		if err != nil {
-			return llb.State{}, err
-		}
+	for i, t := range im.Lock.Tools {
+		a := im.Artifacts[i]
 		src, srcPath := toolSource(a)
 		dest := path.Join(binDir, t.Bin)
 		installs = append(installs, install{src, srcPath, dest, llb.WithCustomNamef("install %s %s as %s", t.Name, t.Version, dest)})
@@ -184,11 +185,8 @@ func installScript(pkgs []string) string {
 
 // Config is the image config: PATH with the tools, the ws entrypoint, and
 // labels saying what the image holds.
-func (im Image) Config() (ocispecs.Image, error) {
-	h, err := im.Hash()
-	if err != nil {
-		return ocispecs.Image{}, err
-	}
+func (im *Image) Config() ocispecs.Image {
+	h := im.Hash
 	labels := map[string]string{
 		"org.opencontainers.image.title":       "ws workspace tools",
 		"org.opencontainers.image.description": "CLIs pinned by tools.lock, built by ws",
@@ -212,7 +210,7 @@ func (im Image) Config() (ocispecs.Image, error) {
 			Labels:     labels,
 		},
 		RootFS: ocispecs.RootFS{Type: "layers"},
-	}, nil
+	}
 }
 
 func ociPlatform(p lock.Platform) ocispecs.Platform {

@@ -22,58 +22,6 @@ import (
 	"github.com/ws-tools/ws/images/lock"
 )
 
-// ChecksumError is an artifact whose bytes do not hash to its pin.
-type ChecksumError struct {
-	Tool, Platform, URL string
-	Want, Got           string
-}
-
-func (e *ChecksumError) Error() string {
-	return fmt.Sprintf("checksum mismatch for %s (%s) from %s: tools.lock pins sha256:%s, download is sha256:%s",
-		e.Tool, e.Platform, e.URL, e.Want, e.Got)
-}
-
-// Hint says what to do about it.
-func (e *ChecksumError) Hint() string {
-	return "the artifact changed upstream or in transit; do not just copy the new digest: confirm it from a second source, or move the pin with `ws lock bump " + e.Tool + "`"
-}
-
-// MemberError is an archive that does not hold the file to install.
-type MemberError struct {
-	Tool, Platform, URL, Member string
-	// Reason is set when the artifact could not be read as an archive.
-	Reason error
-}
-
-func (e *MemberError) Error() string {
-	if e.Reason != nil {
-		return fmt.Sprintf("%s (%s): %s should be an archive holding %q, but it cannot be read: %v", e.Tool, e.Platform, e.URL, e.Member, e.Reason)
-	}
-	return fmt.Sprintf("%s (%s): archive %s has no member %q", e.Tool, e.Platform, e.URL, e.Member)
-}
-
-// Hint says what to do about it.
-func (e *MemberError) Hint() string {
-	return "fix the tool's extract path in tools.lock (list the archive with `tar tzf`)"
-}
-
-// DownloadError is an artifact that could not be downloaded at all.
-type DownloadError struct {
-	Tool, Platform, URL string
-	Err                 error
-}
-
-func (e *DownloadError) Error() string {
-	return fmt.Sprintf("download %s (%s) from %s: %v", e.Tool, e.Platform, e.URL, e.Err)
-}
-
-func (e *DownloadError) Unwrap() error { return e.Err }
-
-// Hint says what to do about it.
-func (e *DownloadError) Hint() string {
-	return "check the network and the tool's url in tools.lock; `ws lock list` shows the pins"
-}
-
 // Result is one checked artifact.
 type Result struct {
 	Artifact lock.Artifact
@@ -126,7 +74,7 @@ func (c *Checker) Check(ctx context.Context, a lock.Artifact) Result {
 	if r.Err != nil || r.SHA256 == a.SHA256 {
 		return r
 	}
-	r.Err = &ChecksumError{Tool: a.Tool, Platform: a.Platform.String(), URL: a.URL, Want: a.SHA256, Got: r.SHA256}
+	r.Err = &lock.ChecksumError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Want: a.SHA256, Got: r.SHA256}
 	return r
 }
 
@@ -135,7 +83,7 @@ func (c *Checker) Check(ctx context.Context, a lock.Artifact) Result {
 func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 	r := Result{Artifact: a}
 	fail := func(err error) Result {
-		r.Err = &DownloadError{Tool: a.Tool, Platform: a.Platform.String(), URL: a.URL, Err: err}
+		r.Err = &lock.DownloadError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Err: err}
 		return r
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
@@ -175,7 +123,7 @@ func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 		return r // a wrong artifact's members are beside the point
 	}
 	if a.Member != "" && !found {
-		r.Err = &MemberError{Tool: a.Tool, Platform: a.Platform.String(), URL: a.URL, Member: a.Member, Reason: memberErr}
+		r.Err = &lock.MemberError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Member: a.Member, Reason: memberErr}
 	}
 	return r
 }

@@ -60,15 +60,15 @@ func TestCheck(t *testing.T) {
 		{"raw binary", lock.Artifact{Tool: "hello", Platform: amd64, URL: srv.URL + "/raw", SHA256: digest(raw)}, "", nil},
 		{"archive member", lock.Artifact{Tool: "helm", Platform: amd64, URL: srv.URL + "/archive.tar.gz", Member: "linux-amd64/helm", SHA256: digest(archive)}, "", nil},
 		{"checksum mismatch", lock.Artifact{Tool: "hello", Platform: amd64, URL: srv.URL + "/raw", SHA256: strings.Repeat("0", 64)},
-			"checksum mismatch for hello (linux/amd64) from " + srv.URL + "/raw: tools.lock pins sha256:" + strings.Repeat("0", 64) + ", download is sha256:" + digest(raw), &ChecksumError{}},
+			"checksum mismatch for hello (linux/amd64) from " + srv.URL + "/raw: tools.lock pins sha256:" + strings.Repeat("0", 64) + ", download is sha256:" + digest(raw), &lock.ChecksumError{}},
 		{"missing member", lock.Artifact{Tool: "helm", Platform: amd64, URL: srv.URL + "/archive.tar.gz", Member: "helm", SHA256: digest(archive)},
-			`has no member "helm"`, &MemberError{}},
+			`has no member "helm"`, &lock.MemberError{}},
 		{"not an archive", lock.Artifact{Tool: "hello", Platform: amd64, URL: srv.URL + "/raw", Member: "hello", SHA256: digest(raw)},
-			"should be an archive", &MemberError{}},
+			"should be an archive", &lock.MemberError{}},
 		{"not found", lock.Artifact{Tool: "gone", Platform: amd64, URL: srv.URL + "/gone", SHA256: digest(raw)},
-			"download gone (linux/amd64) from " + srv.URL + "/gone: HTTP 404 Not Found", &DownloadError{}},
+			"download gone (linux/amd64) from " + srv.URL + "/gone: HTTP 404 Not Found", &lock.DownloadError{}},
 		{"unreachable", lock.Artifact{Tool: "gone", Platform: amd64, URL: "http://127.0.0.1:1/x", SHA256: digest(raw)},
-			"connection refused", &DownloadError{}},
+			"connection refused", &lock.DownloadError{}},
 	}
 	c := &Checker{Parallel: 2}
 	for _, tt := range tests {
@@ -85,20 +85,20 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", r.Err, tt.wantErr)
 			}
 			switch tt.errType.(type) {
-			case *ChecksumError:
-				var e *ChecksumError
+			case *lock.ChecksumError:
+				var e *lock.ChecksumError
 				if !errors.As(r.Err, &e) || e.Tool != tt.art.Tool || e.Want != tt.art.SHA256 {
-					t.Fatalf("want a *ChecksumError naming the tool, got %#v", r.Err)
+					t.Fatalf("want a *lock.ChecksumError naming the tool, got %#v", r.Err)
 				}
-			case *MemberError:
-				var e *MemberError
+			case *lock.MemberError:
+				var e *lock.MemberError
 				if !errors.As(r.Err, &e) {
-					t.Fatalf("want *MemberError, got %T", r.Err)
+					t.Fatalf("want *lock.MemberError, got %T", r.Err)
 				}
-			case *DownloadError:
-				var e *DownloadError
+			case *lock.DownloadError:
+				var e *lock.DownloadError
 				if !errors.As(r.Err, &e) {
-					t.Fatalf("want *DownloadError, got %T", r.Err)
+					t.Fatalf("want *lock.DownloadError, got %T", r.Err)
 				}
 			}
 		})

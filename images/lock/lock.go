@@ -23,7 +23,6 @@ const FormatVersion = 1
 
 // Lock is a parsed, validated tools.lock.
 type Lock struct {
-	Format    int
 	Base      Base
 	Platforms []Platform
 	// Tools in the order the file lists them, so listings and images follow
@@ -93,14 +92,11 @@ type Tool struct {
 	// Checksums, when set, is the release's signed checksum file, one of
 	// the sources `ws lock bump` trusts for new digests.
 	Checksums *ChecksumFile
-	// SHA256 maps a platform ("linux/amd64") to the artifact's lowercase hex
-	// digest.
-	SHA256 map[string]string
-
-	Line int // where the tool's key is, for messages
+	// SHA256 maps a platform to the artifact's lowercase hex digest.
+	SHA256 map[Platform]string
 
 	versionNode *yaml.Node
-	shaNodes    map[string]*yaml.Node
+	shaNodes    map[Platform]*yaml.Node
 }
 
 // ChecksumFile is an upstream "HEX  FILENAME" list with a detached OpenPGP
@@ -134,7 +130,7 @@ func (t *Tool) Artifact(p Platform) (Artifact, error) {
 	if err != nil {
 		return Artifact{}, fmt.Errorf("tool %q: render extract for %s: %w", t.Name, p, err)
 	}
-	return Artifact{Tool: t.Name, Platform: p, URL: url, Member: member, SHA256: t.SHA256[p.String()]}, nil
+	return Artifact{Tool: t.Name, Platform: p, URL: url, Member: member, SHA256: t.SHA256[p]}, nil
 }
 
 // Tool returns the tool called name, or nil.
@@ -189,14 +185,14 @@ func (l *Lock) SetChecksum(tool string, p Platform, hex string) error {
 	if t == nil {
 		return fmt.Errorf("no tool %q in %s", tool, l.name)
 	}
-	n := t.shaNodes[p.String()]
+	n := t.shaNodes[p]
 	if n == nil {
 		return fmt.Errorf("tool %q has no sha256 entry for %s to update", tool, p)
 	}
 	if !isSHA256Hex(hex) {
 		return fmt.Errorf("tool %q: %q is not 64 lowercase hex digits", tool, hex)
 	}
-	t.SHA256[p.String()] = hex
+	t.SHA256[p] = hex
 	l.edits = append(l.edits, edit{n, hex})
 	return nil
 }

@@ -207,7 +207,7 @@ func TestUnchangedLockKeepsBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range l.Platforms {
-				if err := l.SetChecksum(tool.Name, p, tool.SHA256[p.String()]); err != nil {
+				if err := l.SetChecksum(tool.Name, p, tool.SHA256[p]); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ws-tools/ws/entrypoint"
 )
 
 var (
@@ -20,7 +22,6 @@ var (
 	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$`)
 	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sourceRe     = regexp.MustCompile(`^github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	digestRefRe  = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 	// A repository: optional registry host[:port], lowercase path, no tag.
 	imageRepoRe = regexp.MustCompile(`^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 )
@@ -179,7 +180,6 @@ func (p *parser) parseTop(m *yaml.Node, l *Lock) {
 			case n != FormatVersion:
 				p.at(f.value, "", "format %d is not supported; use format: %d", n, FormatVersion)
 			}
-			l.Format = n
 		}
 	}
 	if f, ok := fs["base"]; ok {
@@ -227,7 +227,7 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 		switch {
 		case strings.TrimSpace(v) == "" || strings.ContainsAny(v, " \t"):
 			p.at(f.value, "", "base image %q is not an image reference", v)
-		case digestRefRe.MatchString(v):
+		case PinnedByDigest(v):
 		case strings.Contains(v, "@sha256:"):
 			p.at(f.value, "", "base image digest must be sha256: followed by 64 lowercase hex digits")
 		case l.Base.AllowUnpinned:
@@ -294,15 +294,6 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 	}
 }
 
-// A secret's name is its file under /run/ws and its env is set to that
-// path: neither may take over what ws or the entrypoint put there
-// (launcher.GPGHome, the entrypoint's WS_* inputs). The lock stays a leaf
-// package, so the names are repeated here rather than imported.
-var (
-	reservedSecretNames = []string{"gnupg"}
-	reservedSecretEnv   = []string{"GNUPGHOME", "HOME", "PATH", "USER", "LOGNAME", "SHELL", "TERM", "GPG_TTY"}
-)
-
 func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
 	if n.Kind != yaml.SequenceNode {
 		p.at(n, "", "workspace secrets must be a list of {file, env, name}")
@@ -335,9 +326,9 @@ func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
 			p.at(item, "", "workspace secret: env %q is not a variable name", s.Env)
 		case s.Name != "" && !binNameRe.MatchString(s.Name):
 			p.at(item, "", "workspace secret: name %q must be a plain file name", s.Name)
-		case slices.Contains(reservedSecretNames, s.Name):
-			p.at(item, "", "workspace secret: name %q is where ws keeps the forwarded GPG home; choose another", s.Name)
-		case slices.Contains(reservedSecretEnv, s.Env) || strings.HasPrefix(s.Env, "WS_"):
+		case slices.Contains(entrypoint.ReservedSecretNames, s.Name):
+			p.at(item, "", "workspace secret: name %q is where ws keeps the forwarded GPG home or its delivery markers; choose another", s.Name)
+		case entrypoint.IsReservedEnv(s.Env):
 			p.at(item, "", "workspace secret: env %q is set by ws or the workspace itself; choose another variable", s.Env)
 		case names[s.Name]:
 			p.at(item, "", "workspace secret: name %q used twice", s.Name)
@@ -404,7 +395,7 @@ func (p *parser) parseTool(k, n *yaml.Node, platforms []Platform) *Tool {
 		p.at(n, name, "must be a mapping with version, url and sha256")
 		return nil
 	}
-	t := &Tool{Name: name, Bin: name, Line: k.Line, SHA256: map[string]string{}, shaNodes: map[string]*yaml.Node{}}
+	t := &Tool{Name: name, Bin: name, SHA256: map[Platform]string{}, shaNodes: map[Platform]*yaml.Node{}}
 	fs := p.fields(n, name, "tool", "version", "source", "url", "extract", "bin", "sha256", "checksums")
 	for _, key := range []string{"version", "url", "sha256"} {
 		if _, ok := fs[key]; !ok {
@@ -473,7 +464,7 @@ func (p *parser) parseChecksums(f field, t *Tool, platforms []Platform) {
 		case !slices.Contains(platforms, pl):
 			p.at(k, t.Name, "sha256 for %s, which is not in platforms", pl)
 			continue
-		case t.shaNodes[pl.String()] != nil:
+		case t.shaNodes[pl] != nil:
 			p.at(k, t.Name, "sha256 for %s given twice", pl)
 			continue
 		}
@@ -481,11 +472,11 @@ func (p *parser) parseChecksums(f field, t *Tool, platforms []Platform) {
 			p.at(v, t.Name, "sha256 for %s must be 64 lowercase hex digits, got %q", pl, v.Value)
 			continue
 		}
-		t.SHA256[pl.String()] = v.Value
-		t.shaNodes[pl.String()] = v
+		t.SHA256[pl] = v.Value
+		t.shaNodes[pl] = v
 	}
 	for _, pl := range platforms {
-		if t.shaNodes[pl.String()] == nil && !p.reported(f.value, pl) {
+		if t.shaNodes[pl] == nil && !p.reported(f.value, pl) {
 			p.at(f.key, t.Name, "no sha256 for platform %s", pl)
 		}
 	}

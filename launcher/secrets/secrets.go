@@ -18,36 +18,15 @@ import (
 	"github.com/getsops/sops/v3/cmd/sops/formats"
 	"github.com/getsops/sops/v3/config"
 
+	"github.com/ws-tools/ws/launcher"
 	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
-// Spec is one credential file of the workspace.
-type Spec struct {
-	// Name is the file name under /run/ws in the container.
-	Name string
-	// File is the encrypted file, relative to the workspace root.
-	File string
-	// Env is the variable that points at the decrypted file.
-	Env string
-	// Optional specs are skipped quietly when the file is missing (the
-	// conventional kubeconfig and talosconfig).
-	Optional bool
-}
-
 // Defaults are the usual GitOps layout: kubeconfig and talosconfig at the
 // repository root.
-var Defaults = []Spec{
+var Defaults = []launcher.Secret{
 	{Name: "kubeconfig", File: "kubeconfig", Env: "KUBECONFIG", Optional: true},
 	{Name: "talosconfig", File: "talosconfig", Env: "TALOSCONFIG", Optional: true},
-}
-
-// Secret is a decrypted credential, in memory only.
-type Secret struct {
-	Spec
-	Plain []byte
-	// PGPRecipients are the fingerprints the file is encrypted to, whose
-	// public keys the workspace's gpg needs to edit it with sops.
-	PGPRecipients []string
 }
 
 // Error is a credential that cannot be decrypted; its message is one line.
@@ -68,36 +47,42 @@ func (e *Error) Error() string { return e.File + ": " + e.Msg }
 // Hint says what to do about it.
 func (e *Error) Hint() string { return e.hint }
 
-// Decrypt decrypts every spec's file under root that exists (an optional
-// one that does not is skipped), stopping at the first failure.
-func Decrypt(root string, specs []Spec) ([]Secret, error) {
-	var out []Secret
+// Decrypt decrypts every secret's file under root that exists (an optional
+// one that does not is skipped), stopping at the first failure. pgp lists
+// the PGP fingerprints the files are encrypted to, once each: the
+// workspace's gpg needs their public keys to edit the files with sops.
+func Decrypt(root string, specs []launcher.Secret) (out []launcher.Decrypted, pgp []string, err error) {
 	for _, s := range specs {
 		data, err := os.ReadFile(filepath.Join(root, s.File))
 		if errors.Is(err, os.ErrNotExist) {
 			if s.Optional {
 				continue
 			}
-			return nil, &Error{File: s.File, Msg: "no such file, but tools.lock lists it under workspace secrets",
+			return nil, nil, &Error{File: s.File, Msg: "no such file, but tools.lock lists it under workspace secrets",
 				hint: "add the file (encrypted with sops), or fix the workspace secrets list in tools.lock"}
 		}
 		if err != nil {
-			return nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
+			return nil, nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
 				hint: "check the file's permissions"}
 		}
-		plain, pgp, err := decrypt(s.File, data)
+		plain, recipients, err := decrypt(s.File, data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, Secret{Spec: s, Plain: plain, PGPRecipients: pgp})
+		out = append(out, launcher.Decrypted{Secret: s, Plain: plain})
+		for _, fp := range recipients {
+			if !slices.Contains(pgp, fp) {
+				pgp = append(pgp, fp)
+			}
+		}
 	}
-	return out, nil
+	return out, pgp, nil
 }
 
 // PGPRecipients are the PGP fingerprints the specs' files are encrypted
 // to, read from their sops metadata without decrypting; files that are
 // missing or not sops are left out (Decrypt reports them).
-func PGPRecipients(root string, specs []Spec) []string {
+func PGPRecipients(root string, specs []launcher.Secret) []string {
 	var fps []string
 	for _, s := range specs {
 		data, err := os.ReadFile(filepath.Join(root, s.File))

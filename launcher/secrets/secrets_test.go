@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ws-tools/ws/launcher"
 )
 
 const fixtures = "../../testdata/sops"
@@ -39,9 +41,12 @@ func gnupgHome(t *testing.T) string {
 
 func TestDecryptPGPThroughAgent(t *testing.T) {
 	t.Setenv("GNUPGHOME", gnupgHome(t))
-	got, err := Decrypt(filepath.Join(fixtures, "pgp"), Defaults)
+	got, pgp, err := Decrypt(filepath.Join(fixtures, "pgp"), Defaults)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(pgp) != 1 || !launcher.IsFingerprint(pgp[0]) {
+		t.Errorf("PGP recipients %q, want the fixture key's fingerprint once", pgp)
 	}
 	if len(got) != 2 || got[0].Env != "KUBECONFIG" || !strings.Contains(string(got[0].Plain), "token: ws-e2e-token-pgp") ||
 		got[1].Env != "TALOSCONFIG" || !strings.Contains(string(got[1].Plain), marker) {
@@ -52,7 +57,7 @@ func TestDecryptPGPThroughAgent(t *testing.T) {
 func TestDecryptAge(t *testing.T) {
 	key, _ := filepath.Abs("../../testdata/age/keys.txt")
 	t.Setenv("SOPS_AGE_KEY_FILE", key)
-	got, err := Decrypt(filepath.Join(fixtures, "age"), Defaults[:1])
+	got, _, err := Decrypt(filepath.Join(fixtures, "age"), Defaults[:1])
 	if err != nil || !strings.Contains(string(got[0].Plain), "token: ws-e2e-token-age") {
 		t.Fatalf("%v %+v", err, got)
 	}
@@ -85,24 +90,24 @@ func TestDecryptFailures(t *testing.T) {
 		t.Fatal("fixture has no lastmodified")
 	}
 	for _, tt := range tests {
-		_, err := Decrypt(dir, []Spec{{Name: tt.file, File: tt.file, Env: "X"}})
+		_, _, err := Decrypt(dir, []launcher.Secret{{Name: tt.file, File: tt.file, Env: "X"}})
 		var se *Error
 		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tt.want) || !strings.Contains(se.Hint(), tt.hint) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: got %v (hint %q)", tt.file, err, hintOf(err))
 		}
 	}
 	// The message says what exactly is missing.
-	if _, err := Decrypt(dir, []Spec{{Name: "age", File: "age"}}); err == nil || !strings.HasSuffix(err.Error(), "): age: SOPS_AGE_KEY_FILE (/nonexistent) cannot be read") {
+	if _, _, err := Decrypt(dir, []launcher.Secret{{Name: "age", File: "age"}}); err == nil || !strings.HasSuffix(err.Error(), "): age: SOPS_AGE_KEY_FILE (/nonexistent) cannot be read") {
 		t.Errorf("age without its key file: %v", err)
 	}
 	// With the key, a file changed outside sops fails its MAC check.
 	key, _ := filepath.Abs("../../testdata/age/keys.txt")
 	t.Setenv("SOPS_AGE_KEY_FILE", key)
-	if _, err := Decrypt(dir, []Spec{{Name: "t", File: "tampered"}}); err == nil || !strings.Contains(err.Error(), "MAC mismatch") {
+	if _, _, err := Decrypt(dir, []launcher.Secret{{Name: "t", File: "tampered"}}); err == nil || !strings.Contains(err.Error(), "MAC mismatch") {
 		t.Errorf("tampered: %v", err)
 	}
 	// A missing conventional file is skipped quietly.
-	if got, err := Decrypt(dir, Defaults); err != nil || len(got) != 0 {
+	if got, _, err := Decrypt(dir, Defaults); err != nil || len(got) != 0 {
 		t.Errorf("defaults in a folder without them: %v %v", got, err)
 	}
 }

@@ -1,4 +1,4 @@
-package workspace
+package lock
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestFind(t *testing.T) {
+func TestFindRoot(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	deep := filepath.Join(root, "clusters", "prod", "apps")
@@ -18,13 +18,13 @@ func TestFind(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{root, deep} {
-		got, err := Find(dir)
+		got, err := FindRoot(dir)
 		if err != nil || got != root {
-			t.Fatalf("Find(%s) = %q, %v; want %q", dir, got, err, root)
+			t.Fatalf("FindRoot(%s) = %q, %v; want %q", dir, got, err, root)
 		}
 	}
 	outside := t.TempDir()
-	_, err := Find(outside)
+	_, err := FindRoot(outside)
 	var nf *NotFoundError
 	if !errors.As(err, &nf) || nf.Dir != outside {
 		t.Fatalf("outside a workspace: got %v", err)

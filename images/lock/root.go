@@ -1,7 +1,4 @@
-// Package workspace finds the repository a ws command works on: the nearest
-// folder, from the current one upwards, that holds tools.lock (the way git
-// finds .git). It only reads the file system.
-package workspace
+package lock
 
 import (
 	"errors"
@@ -9,24 +6,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/ws-tools/ws/images/lock"
 )
+
+// The workspace root is the nearest folder, from the current one upwards,
+// that holds tools.lock (the way git finds .git).
 
 // NotFoundError is a directory with no tools.lock in it or above it.
 type NotFoundError struct{ Dir string }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no %s in %s or any folder above it", lock.FileName, e.Dir)
+	return fmt.Sprintf("no %s in %s or any folder above it", FileName, e.Dir)
 }
 
 // Hint says what to do about it.
 func (e *NotFoundError) Hint() string {
-	return "run ws inside a repository that has a " + lock.FileName + ", or point at one with -C DIR"
+	return "run ws inside a repository that has a " + FileName + ", or point at one with -C DIR"
 }
 
-// Find returns the absolute path of the workspace root holding dir.
-func Find(dir string) (string, error) {
+// FindRoot returns the absolute path of the workspace root holding dir.
+func FindRoot(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("find workspace: %w", err)
@@ -37,7 +35,7 @@ func Find(dir string) (string, error) {
 		return "", fmt.Errorf("find workspace: %s is not a directory", abs)
 	}
 	for d := abs; ; d = filepath.Dir(d) {
-		_, err := os.Stat(filepath.Join(d, lock.FileName))
+		_, err := os.Stat(filepath.Join(d, FileName))
 		if err == nil {
 			return d, nil
 		}
@@ -50,7 +48,7 @@ func Find(dir string) (string, error) {
 	}
 }
 
-// LockPath is the lock file of a workspace root.
-func LockPath(root string) string {
-	return filepath.Join(root, lock.FileName)
+// PathIn is the lock file of a workspace root.
+func PathIn(root string) string {
+	return filepath.Join(root, FileName)
 }

@@ -1,0 +1,185 @@
+// Package plan assembles one workspace run: it turns the lock, the caller,
+// the flags and the environment (all passed in explicitly) into the
+// launcher.Plan that ws exec, ws enter and ws doctor share. It reads no
+// global state and talks to no daemon, so a plan can be asserted as a value.
+package plan
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ws-tools/ws/entrypoint"
+	"github.com/ws-tools/ws/images/definition"
+	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/engine"
+	"github.com/ws-tools/ws/launcher/secrets"
+)
+
+// Caller is the host user who runs ws.
+type Caller struct {
+	UID, GID int
+	// Name is from the user database, else $USER, else user<UID>.
+	Name string
+}
+
+// Flags are the run's command-line choices.
+type Flags struct {
+	Env      []string // -e KEY=VALUE
+	Volumes  []string // -v SRC:DST[:ro]
+	Network  string
+	NoGPG    bool
+	ReadOnly bool
+}
+
+// Input is everything a plan depends on.
+type Input struct {
+	Lock *lock.Lock
+	// Root is the workspace root (the folder holding tools.lock).
+	Root string
+	// Dir is where ws was started.
+	Dir      string
+	Argv     []string
+	TTY      bool
+	Caller   Caller
+	Flags    Flags
+	Platform lock.Platform
+	// GOOS is the host's operating system (runtime.GOOS).
+	GOOS string
+	// Getenv reads the caller's environment: HOME, TERM, DOCKER_HOST.
+	Getenv func(string) string
+}
+
+// Make is the plan of one run.
+func Make(in Input) (launcher.Plan, error) {
+	im, err := definition.New(in.Lock, in.Platform)
+	if err != nil {
+		return launcher.Plan{}, err
+	}
+	p := launcher.Plan{
+		Image:    im.Tag(),
+		Root:     in.Root,
+		Dir:      workingDir(in.Dir, in.Root),
+		Argv:     in.Argv,
+		TTY:      in.TTY,
+		User:     user(in.Caller),
+		Hostname: Hostname(in.Root),
+		Name:     "ws-" + sanitize(filepath.Base(in.Root), 40),
+		Network:  in.Lock.Workspace.Network,
+		ReadOnly: in.Flags.ReadOnly,
+		Secrets:  Secrets(in.Lock),
+		Labels:   launcher.Labels(in.Root),
+	}
+	if p.TTY {
+		p.Term = in.Getenv("TERM")
+	}
+	if in.Flags.Network != "" {
+		p.Network = in.Flags.Network
+	}
+	for _, kv := range in.Flags.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		if entrypoint.IsReservedEnv(name) {
+			return launcher.Plan{}, &ReservedEnvError{Name: name}
+		}
+	}
+	p.Env = append(append([]string{}, in.Lock.Workspace.Env...), in.Flags.Env...)
+	if hook := in.Getenv(entrypoint.EnvFail); hook != "" {
+		// The caller's own test hook, never a repository's.
+		p.Env = append(p.Env, entrypoint.EnvFail+"="+hook)
+	}
+	specs := append(expandMounts(in.Lock.Workspace.Mounts, in.Root, in.Getenv("HOME")), in.Flags.Volumes...)
+	for _, spec := range specs {
+		m, err := parseMount(spec)
+		if err != nil {
+			return launcher.Plan{}, err
+		}
+		p.Mounts = append(p.Mounts, m)
+	}
+	local, why := engine.OnThisHost(in.GOOS, in.Getenv(engine.EnvHost))
+	p.Delivery = entrypoint.DeliveryExec
+	if local {
+		p.Delivery = entrypoint.DeliveryPipe
+	}
+	switch {
+	case in.Flags.NoGPG:
+		p.GPG = launcher.GPGPlan{Why: "--no-gpg", ByUser: true}
+	case !local:
+		p.GPG = launcher.GPGPlan{Why: why}
+	default:
+		p.GPG = launcher.GPGPlan{Forward: true}
+	}
+	return p, nil
+}
+
+// Secrets are the workspace's credentials: the lock's list, else the
+// convention (kubeconfig and talosconfig at the root, if present).
+func Secrets(l *lock.Lock) []launcher.Secret {
+	if l.Workspace.Secrets == nil {
+		return secrets.Defaults
+	}
+	out := make([]launcher.Secret, 0, len(l.Workspace.Secrets))
+	for _, s := range l.Workspace.Secrets {
+		out = append(out, launcher.Secret{Name: s.Name, File: s.File, Env: s.Env})
+	}
+	return out
+}
+
+// user is the caller in the container: same ids and name, HOME under /home.
+func user(c Caller) entrypoint.User {
+	u := entrypoint.User{UID: c.UID, GID: c.GID, Name: c.Name}
+	if u.Name == "" {
+		u.Name = fmt.Sprintf("user%d", c.UID)
+	}
+	if u.UID == 0 {
+		u.Name, u.Home = "root", "/root"
+	} else {
+		u.Home = "/home/" + u.Name
+	}
+	return u
+}
+
+// workingDir is the caller's directory when it is inside the workspace,
+// else the root.
+func workingDir(dir, root string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil || (abs != root && !strings.HasPrefix(abs, root+string(filepath.Separator))) {
+		return root
+	}
+	return abs
+}
+
+// Hostname is the container's host name, ws-<folder>: at most 63
+// characters, as a host name label must be.
+func Hostname(root string) string {
+	return "ws-" + sanitize(filepath.Base(root), 60)
+}
+
+func sanitize(s string, maxLen int) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > maxLen {
+		out = strings.TrimRight(out[:maxLen], "-")
+	}
+	if out == "" {
+		return "workspace"
+	}
+	return out
+}
+
+// ReservedEnvError is a -e that would override what ws sets.
+type ReservedEnvError struct{ Name string }
+
+func (e *ReservedEnvError) Error() string {
+	return fmt.Sprintf("-e %s: ws sets that variable itself; it cannot be overridden", e.Name)
+}
+
+// Hint says what to do about it.
+func (e *ReservedEnvError) Hint() string {
+	return "choose another name (ws reserves WS_*, LD_*, HOME, PATH, GNUPGHOME and the other variables it sets)"
+}
