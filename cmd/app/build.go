@@ -112,4 +112,3 @@ func platformList(list []lock.Platform) string {
 	}
 	return strings.Join(s, ", ")
 }
-
