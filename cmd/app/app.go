@@ -1,5 +1,8 @@
-// Package app is the ws command line: flags, output and exit codes. It is a
-// thin layer; the work happens in images/ and launcher/.
+// Package app is the ws command line: one file per command, each parsing
+// its flags, calling the packages that do the work (cmd/plan for a run's
+// plan, images/ for the lock and the image, launcher/ for the container)
+// and printing the result. Exit codes and hints are decided here, in one
+// table (errors.go).
 package app
 
 import (

@@ -158,13 +158,13 @@ func Hostname(root string) string {
 func sanitize(s string, maxLen int) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
 			b.WriteRune(r)
 		}
 	}
-	out := strings.Trim(b.String(), "-")
+	out := b.String()
 	if len(out) > maxLen {
-		out = strings.TrimRight(out[:maxLen], "-")
+		out = strings.TrimRight(out[:maxLen], "-_.")
 	}
 	if out == "" {
 		return "workspace"

@@ -1,0 +1,161 @@
+package plan
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ws-tools/ws/entrypoint"
+	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher"
+)
+
+// demo is a workspace holding the repository's own tools.lock.
+func demo(t *testing.T) (root string, l *lock.Lock) {
+	t.Helper()
+	l, err := lock.Load("../../tools.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root = filepath.Join(t.TempDir(), "Homelab.Cluster_repo")
+	if err := os.MkdirAll(filepath.Join(root, "clusters", "prod"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, l
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestPlanOfTheDemoWorkspace(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	p, err := Make(Input{
+		Lock: l, Root: root, Dir: filepath.Join(root, "clusters", "prod"), Argv: []string{"kubectl", "get", "ns"},
+		Caller: Caller{UID: 1500, GID: 20, Name: "alice"}, Platform: lock.Platform{OS: "linux", Arch: "amd64"},
+		GOOS: "linux", Getenv: env(map[string]string{"HOME": "/home/alice", "TERM": "xterm"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"user", p.User, entrypoint.User{UID: 1500, GID: 20, Name: "alice", Home: "/home/alice"}},
+		{"working dir", p.Dir, filepath.Join(root, "clusters", "prod")},
+		{"argv", strings.Join(p.Argv, " "), "kubectl get ns"},
+		{"hostname", p.Hostname, "ws-homelab.cluster_repo"},
+		{"no terminal, no TERM", p.TTY || p.Term != "", false},
+		{"delivery", p.Delivery, entrypoint.DeliveryPipe},
+		{"gpg", p.GPG, launcher.GPGPlan{Forward: true}},
+		{"secrets: the convention", len(p.Secrets), 2},
+		{"kubeconfig", p.Secrets[0], launcher.Secret{Name: "kubeconfig", File: "kubeconfig", Env: "KUBECONFIG", Optional: true}},
+		{"read-only", p.ReadOnly, false},
+		{"workspace label", p.Labels[launcher.LabelWorkspace], launcher.WorkspaceID(root)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %#v, want %#v", c.what, c.got, c.want)
+		}
+	}
+	if !strings.HasPrefix(p.Image, "ws-tools:") || len(p.Image) != len("ws-tools:")+16 {
+		t.Errorf("image %q is not a ws-tools content tag", p.Image)
+	}
+}
+
+func TestPlanReadOnlyWithMountsAndEnv(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	home := t.TempDir()
+	os.Mkdir(filepath.Join(home, ".aws"), 0o700)
+	l.Workspace.Env = []string{"EDITOR=vi"}
+	l.Workspace.Mounts = []string{"~/.aws:/home/alice/.aws:ro", "clusters:/clusters"}
+	p, err := Make(Input{
+		Lock: l, Root: root, Dir: "/somewhere/else", TTY: true,
+		Caller: Caller{UID: 1500, GID: 1500, Name: "alice"}, Platform: lock.HostPlatform(), GOOS: "linux",
+		Flags:  Flags{ReadOnly: true, Env: []string{"KUBE_EDITOR=nano"}, Network: "none"},
+		Getenv: env(map[string]string{"HOME": home, "TERM": "screen-256color"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ReadOnly || p.Dir != root || p.Term != "screen-256color" || p.Network != "none" {
+		t.Errorf("read-only %v, dir %s, term %q, network %q", p.ReadOnly, p.Dir, p.Term, p.Network)
+	}
+	if strings.Join(p.Env, " ") != "EDITOR=vi KUBE_EDITOR=nano" {
+		t.Errorf("env %q: the lock's, then -e", p.Env)
+	}
+	want := []launcher.Mount{
+		{Source: filepath.Join(home, ".aws"), Target: "/home/alice/.aws", ReadOnly: true},
+		{Source: filepath.Join(root, "clusters"), Target: "/clusters"},
+	}
+	if len(p.Mounts) != 2 || p.Mounts[0] != want[0] || p.Mounts[1] != want[1] {
+		t.Errorf("mounts %+v, want %+v", p.Mounts, want)
+	}
+}
+
+func TestPlanForARemoteEngine(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	p, err := Make(Input{
+		Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
+		Platform: lock.HostPlatform(), GOOS: "linux",
+		Getenv: env(map[string]string{"DOCKER_HOST": "tcp://buildbox:2376"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Delivery != entrypoint.DeliveryExec {
+		t.Errorf("delivery %q: a remote engine cannot mount this host's FIFO", p.Delivery)
+	}
+	if p.GPG.Forward || !strings.Contains(p.GPG.Why, "tcp://buildbox:2376") {
+		t.Errorf("gpg %+v: the agent socket cannot be mounted from a remote engine", p.GPG)
+	}
+}
+
+func TestPlanRefusals(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	tests := []struct {
+		name  string
+		flags Flags
+		want  any
+	}{
+		{"ws's own variable", Flags{Env: []string{"WS_UID=0"}}, &ReservedEnvError{}},
+		{"the loader's", Flags{Env: []string{"LD_PRELOAD=/tmp/x.so"}}, &ReservedEnvError{}},
+		{"HOME", Flags{Env: []string{"HOME=/"}}, &ReservedEnvError{}},
+		{"a mount with no target", Flags{Volumes: []string{"/etc"}}, &MountError{}},
+		{"a missing source", Flags{Volumes: []string{"/nonexistent/x:/x"}}, &MountError{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Make(Input{Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
+				Platform: lock.HostPlatform(), GOOS: "linux", Flags: tt.flags, Getenv: env(nil)})
+			var re *ReservedEnvError
+			var me *MountError
+			switch tt.want.(type) {
+			case *ReservedEnvError:
+				if !errors.As(err, &re) {
+					t.Fatalf("got %v, want a reserved-name error", err)
+				}
+			case *MountError:
+				if !errors.As(err, &me) {
+					t.Fatalf("got %v, want a mount error", err)
+				}
+			}
+		})
+	}
+}
+
+func TestHostnameFitsALabel(t *testing.T) {
+	t.Parallel()
+	h := Hostname("/src/" + strings.Repeat("very-long-folder-name-", 10))
+	if len(h) > 63 || strings.HasSuffix(h, "-") {
+		t.Fatalf("host name %q (%d characters)", h, len(h))
+	}
+}

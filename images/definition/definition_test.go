@@ -1,0 +1,153 @@
+package definition
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
+
+	"github.com/ws-tools/ws/images/lock"
+)
+
+const twoTools = `format: 1
+base:
+  image: registry.example/debian:bookworm@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241
+  packages: [bash, git]
+platforms: [linux/amd64, linux/arm64]
+tools:
+  flux:
+    version: v2.9.4
+    url: https://example.test/flux_{{trimV .Version}}_{{.OS}}_{{.Arch}}.tar.gz
+    extract: flux
+    sha256:
+      linux/amd64: c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2
+      linux/arm64: dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c
+  kubectl:
+    version: v1.36.4
+    url: https://example.test/{{.Version}}/{{.OS}}/{{.Arch}}/kubectl
+    sha256:
+      linux/amd64: 8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a
+      linux/arm64: 0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb
+`
+
+var amd64 = lock.Platform{OS: "linux", Arch: "amd64"}
+
+func image(t *testing.T, text string, p lock.Platform) *Image {
+	t.Helper()
+	l, err := lock.Parse(lock.FileName, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := New(l, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+// ops decodes a definition into its operations.
+func ops(t *testing.T, st llb.State) []*pb.Op {
+	t.Helper()
+	def, err := st.Marshal(context.Background(), llb.Platform(ociPlatform(amd64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*pb.Op
+	for _, dt := range def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &op)
+	}
+	return out
+}
+
+func TestLLBOfATwoToolLock(t *testing.T) {
+	t.Parallel()
+	im := image(t, twoTools, amd64)
+	for _, merge := range []bool{true, false} {
+		st, err := im.State(Options{Merge: merge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sources []string
+		var merges, execs int
+		for _, op := range ops(t, st) {
+			switch {
+			case op.GetSource() != nil:
+				src := op.GetSource()
+				if strings.HasPrefix(src.Identifier, "https://") {
+					sources = append(sources, src.Identifier+" "+src.Attrs[pb.AttrHTTPChecksum])
+				}
+			case op.GetMerge() != nil:
+				merges++
+			case op.GetExec() != nil:
+				execs++
+			}
+		}
+		want := []string{
+			"https://example.test/flux_2.9.4_linux_amd64.tar.gz sha256:c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2",
+			"https://example.test/v1.36.4/linux/amd64/kubectl sha256:8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a",
+		}
+		if len(sources) != 2 || !containsAll(sources, want) {
+			t.Errorf("merge=%v: HTTP sources %q, want each tool once with its pinned checksum %q", merge, sources, want)
+		}
+		if (merges == 1) != merge || execs != 1 {
+			t.Errorf("merge=%v: %d merge ops, %d exec ops (want the packages' one RUN)", merge, merges, execs)
+		}
+	}
+}
+
+func containsAll(got, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTagNamesTheContentOnly(t *testing.T) {
+	t.Parallel()
+	base := image(t, twoTools, amd64).Tag()
+	tests := []struct {
+		name     string
+		text     string
+		p        lock.Platform
+		sameAsIs bool
+	}{
+		{"same lock", twoTools, amd64, true},
+		{"comments and blank lines", "# pinned by the team\n" + strings.ReplaceAll(twoTools, "tools:\n", "\ntools:   # the CLIs\n"), amd64, true},
+		{"another version", strings.Replace(twoTools, "version: v1.36.4", "version: v1.36.5", 1), amd64, false},
+		{"another checksum of this platform", strings.Replace(twoTools, "8b8f088da2dab964", "9b8f088da2dab964", 1), amd64, false},
+		{"another checksum of another platform", strings.Replace(twoTools, "0ecf44450ee6063b", "1ecf44450ee6063b", 1), amd64, true},
+		{"another package", strings.Replace(twoTools, "[bash, git]", "[bash, git, less]", 1), amd64, false},
+		{"another platform", twoTools, lock.Platform{OS: "linux", Arch: "arm64"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := image(t, tt.text, tt.p).Tag()
+			if (got == base) != tt.sameAsIs {
+				t.Fatalf("tag %s vs %s: same=%v, want same=%v", got, base, got == base, tt.sameAsIs)
+			}
+		})
+	}
+}
+
+func TestConfigRunsTheEntrypointAndLabelsThePins(t *testing.T) {
+	t.Parallel()
+	im := image(t, twoTools, amd64)
+	cfg := im.Config()
+	if cfg.Config.Entrypoint[0] != "/usr/local/lib/ws/entrypoint" || cfg.Config.Labels[LabelLockHash] != im.Hash ||
+		cfg.Config.Labels[LabelToolPrefix+"kubectl.version"] != "v1.36.4" || cfg.Architecture != "amd64" {
+		t.Fatalf("config %+v", cfg)
+	}
+}
