@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
 // GPGForward is what forwarding the caller's agent needs: the host's
@@ -51,7 +53,7 @@ func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGF
 	f := &GPGForward{Socket: socket}
 	if len(fingerprints) > 0 {
 		for _, fp := range fingerprints {
-			if !IsFingerprint(fp) {
+			if !hostkeys.IsFingerprint(fp) {
 				return nil, fmt.Errorf("refusing to export the GPG key %q: a fingerprint is 40 or 64 hex digits", Printable(fp))
 			}
 		}
@@ -105,20 +107,6 @@ func (g *GPGForward) Files() []File {
 		{Name: "gnupg/gpg.conf", Data: []byte("no-autostart\n")},
 		{Name: "gnupg/pubring.gpg", Data: g.PublicKeys},
 	}
-}
-
-// IsFingerprint reports whether s is an OpenPGP fingerprint: 40 (v4) or
-// 64 (v5, v6) hex digits. Anything else from a sops file never reaches gpg.
-func IsFingerprint(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Printable strips control characters (terminal escapes) from text read

@@ -142,6 +142,13 @@ func (l *Launcher) Run(ctx context.Context, p Plan, pay Payload, stdio IO) error
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(signals)
 
+	for _, m := range p.Mounts {
+		if m.MakeDir {
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return fmt.Errorf("prepare mount %s: %w", m.Source, err)
+			}
+		}
+	}
 	d, err := newDelivery(p, pay)
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ type Plan struct {
 type Mount struct {
 	Source, Target string
 	ReadOnly       bool
+	// MakeDir creates an empty source directory first if it is missing
+	// (an empty .git/hooks, so the container cannot create one).
+	MakeDir bool
 }
 
 // Secret is one credential of the workspace: a sops file in the
@@ -80,6 +83,9 @@ type GPGPlan struct {
 	Why string
 	// ByUser: the user turned it off (--no-gpg), so nothing is said about it.
 	ByUser bool
+	// Always forwards it even when no secret has PGP recipients (--gpg);
+	// otherwise only a PGP-encrypted secret brings the agent in.
+	Always bool
 }
 
 // Payload is what a run carries besides its plan, found out only at run

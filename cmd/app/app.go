@@ -79,6 +79,8 @@ func newApp(e *Env) *cli.App {
 			newExecCommand(e),
 			newBuildCommand(e),
 			newDoctorCommand(e),
+			newTrustCommand(e),
+			newUntrustCommand(e),
 			newLockCommand(e),
 			newCompletionCommand(),
 		},

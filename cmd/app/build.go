@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/build"
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
@@ -28,6 +29,7 @@ type buildOptions struct {
 	noCache  bool
 	progress string
 	push     string
+	trust    bool
 }
 
 func newBuildCommand(e *Env) *cli.Command {
@@ -44,6 +46,7 @@ func newBuildCommand(e *Env) *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "build even if the image exists", Destination: &o.force},
 			&cli.BoolFlag{Name: "no-cache", Usage: "build from scratch, ignoring BuildKit's cache", Destination: &o.noCache},
 			&cli.StringFlag{Name: "push", Usage: "push the image to `REPO`:<hash> so the team pulls instead of building (usually the lock's image:)", Destination: &o.push},
+			&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (also " + plan.EnvTrust + "=1)", Destination: &o.trust},
 			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain, rawjson or quiet", EnvVars: []string{EnvBuildKitProgress}, Value: "auto", Destination: &o.progress},
 		},
 		Action: func(c *cli.Context) error { return runBuild(c.Context, e, o) },
@@ -51,9 +54,17 @@ func newBuildCommand(e *Env) *cli.Command {
 }
 
 func runBuild(ctx context.Context, e *Env, o buildOptions) error {
-	l, _, err := loadLock(e)
+	l, path, err := loadLock(e)
 	if err != nil {
 		return err
+	}
+	// A lock that only pins tools builds from their download hosts, like
+	// ws lock verify; one that names a shared image or a workspace section
+	// reaches further, so it needs the user's consent first.
+	if l.ReachesBeyondDownloads() {
+		if _, err := consent(ctx, e, l, path, o.trust); err != nil {
+			return err
+		}
 	}
 	p, err := lock.ParsePlatform(o.platform)
 	if err != nil {

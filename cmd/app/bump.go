@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/bump"
 	"github.com/ws-tools/ws/images/fetch"
 	"github.com/ws-tools/ws/images/lock"
@@ -81,6 +82,7 @@ func runLockBump(ctx context.Context, e *Env, o lockBumpOptions, names []string)
 	if err != nil {
 		return err
 	}
+	reachBefore := l.Reach()
 	b := &bump.Bumper{
 		GitHub:   &bump.GitHub{Client: e.HTTP, BaseURL: o.githubAPI, Token: e.Getenv(EnvGitHubToken)},
 		HTTP:     e.HTTP,
@@ -101,6 +103,9 @@ func runLockBump(ctx context.Context, e *Env, o lockBumpOptions, names []string)
 		if written, err = l.WriteFile(path); err != nil {
 			return err
 		}
+		if written {
+			keepTrust(e, filepath.Dir(path), reachBefore, l.Reach())
+		}
 	}
 	switch {
 	case o.json:
@@ -117,6 +122,20 @@ func runLockBump(ctx context.Context, e *Env, o lockBumpOptions, names []string)
 		fmt.Fprintln(e.Stderr, "tools.lock unchanged")
 	}
 	return nil
+}
+
+// keepTrust carries the user's consent over their own bump: if they had
+// trusted the workspace as it was, they trust what ws lock bump made of it
+// (a new base digest, say, whose repository is the same anyway).
+func keepTrust(e *Env, root string, before, after lock.Reach) {
+	store := plan.DefaultStore(e.Getenv)
+	rec, err := store.Load(root)
+	if err != nil || rec == nil || !rec.Reach.Equal(before) || before.Equal(after) {
+		return
+	}
+	if err := store.Save(root, after); err != nil {
+		e.Log.Debug("keep trust after bump", "err", err)
+	}
 }
 
 func describeChange(c bump.Change) string {

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/build"
 	"github.com/ws-tools/ws/launcher"
 	"github.com/ws-tools/ws/launcher/engine"
@@ -19,7 +19,8 @@ import (
 )
 
 type doctorOptions struct {
-	json bool
+	json  bool
+	trust bool
 }
 
 func newDoctorCommand(e *Env) *cli.Command {
@@ -30,6 +31,7 @@ func newDoctorCommand(e *Env) *cli.Command {
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &o.json},
+			&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (also " + plan.EnvTrust + "=1)", Destination: &o.trust},
 		},
 		Action: func(c *cli.Context) error { return runDoctor(c.Context, e, o) },
 	}
@@ -69,8 +71,14 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	var p *launcher.Plan
 	if l != nil {
 		// The plan of a plain `ws enter`: the checks below are about what
-		// that run would use.
-		pl, err := makePlan(e, l, filepath.Dir(path), runOptions{}, nil, false)
+		// that run would use. Decrypting is among them, so an untrusted
+		// workspace stops here.
+		pl, err := makePlan(ctx, e, l, path, runOptions{trust: o.trust}, nil, false)
+		var ue *plan.UntrustedError
+		var oe *plan.OwnerError
+		if errors.As(err, &ue) || errors.As(err, &oe) {
+			return err
+		}
 		if err != nil {
 			add("workspace", err, "")
 		} else {

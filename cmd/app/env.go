@@ -3,11 +3,13 @@ package app
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
 	"sync"
+	"time"
 
 	dockerclient "github.com/docker/docker/client"
 
@@ -46,12 +48,23 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 		Stderr:   stderr,
 		Getenv:   os.Getenv,
 		Dir:      dir,
-		HTTP:     &http.Client{},
+		HTTP:     httpClient(),
 		Log:      slog.New(slog.DiscardHandler),
 		Docker:   sync.OnceValues(engine.Connect),
 		Caller:   caller(),
 		CacheDir: cacheDir(),
 	}
+}
+
+// httpClient gives up on a host that does not connect or answer; the
+// total timeout is long (a big artifact on a slow link may take minutes)
+// and each reader caps what it reads.
+func httpClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return &http.Client{Transport: t, Timeout: 30 * time.Minute}
 }
 
 // caller is the host user: ids, and the name from the user database,

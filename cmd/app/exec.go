@@ -21,12 +21,15 @@ import (
 )
 
 type runOptions struct {
-	readOnly bool
-	noGPG    bool
-	tty      bool
-	env      cli.StringSlice
-	volumes  cli.StringSlice
-	network  string
+	readOnly    bool
+	noGPG       bool
+	gpg         bool
+	gitWritable bool
+	trust       bool
+	tty         bool
+	env         cli.StringSlice
+	volumes     cli.StringSlice
+	network     string
 }
 
 func runFlags(o *runOptions) []cli.Flag {
@@ -35,12 +38,16 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount `SRC:DST[:ro]` from the host (repeatable)", Destination: &o.volumes},
 		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
 		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
+		&cli.BoolFlag{Name: "gpg", Usage: "forward the GPG agent even when no secret is PGP-encrypted", Destination: &o.gpg},
+		&cli.BoolFlag{Name: "git-writable", Usage: "let the workspace write .git/hooks and .git/config (read-only by default: the host's git runs code from them)", Destination: &o.gitWritable},
+		&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (for CI on its own checkout; also " + plan.EnvTrust + "=1)", Destination: &o.trust},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
 	}
 }
 
 func (o runOptions) flags() plan.Flags {
-	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, ReadOnly: o.readOnly}
+	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, GPG: o.gpg,
+		ReadOnly: o.readOnly, GitWritable: o.gitWritable}
 }
 
 func newExecCommand(e *Env) *cli.Command {
@@ -86,12 +93,17 @@ func isTerminal(f any) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
-// makePlan is the plan of a run in the workspace holding e.Dir.
-func makePlan(e *Env, l *lock.Lock, root string, o runOptions, argv []string, tty bool) (launcher.Plan, error) {
+// makePlan is the plan of a run in the workspace holding e.Dir, once the
+// user consented to what its lock reaches.
+func makePlan(ctx context.Context, e *Env, l *lock.Lock, path string, o runOptions, argv []string, tty bool) (launcher.Plan, error) {
+	v, err := consent(ctx, e, l, path, o.trust)
+	if err != nil {
+		return launcher.Plan{}, err
+	}
 	return plan.Make(plan.Input{
-		Lock: l, Root: root, Dir: e.Dir, Argv: argv, TTY: tty,
+		Lock: l, Root: filepath.Dir(path), Dir: e.Dir, Argv: argv, TTY: tty,
 		Caller: e.Caller, Flags: o.flags(), Platform: lock.HostPlatform(),
-		GOOS: runtime.GOOS, Getenv: e.Getenv,
+		GOOS: runtime.GOOS, Getenv: e.Getenv, Verdict: v,
 	})
 }
 
@@ -100,7 +112,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil {
 		return err
 	}
-	p, err := makePlan(e, l, filepath.Dir(path), o, argv, tty)
+	p, err := makePlan(ctx, e, l, path, o, argv, tty)
 	if err != nil {
 		return err
 	}
@@ -149,7 +161,8 @@ func preparePayload(ctx context.Context, e *Env, p launcher.Plan) (launcher.Payl
 		return pay, err
 	}
 	pay.Secrets = decrypted
-	if p.GPG.ByUser {
+	// The agent comes in only for PGP-encrypted secrets, or when asked.
+	if p.GPG.ByUser || (len(fingerprints) == 0 && !p.GPG.Always) {
 		return pay, nil
 	}
 	fwd, err := launcher.PrepareGPG(ctx, p.GPG, fingerprints)

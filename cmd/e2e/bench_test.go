@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ws-tools/ws/cmd/e2e/testenv"
+	"github.com/ws-tools/ws/cmd/plan"
+	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher/secrets"
 )
 
@@ -226,7 +228,7 @@ func BenchmarkExecWithSecrets(b *testing.B) {
 			}
 		})
 		decrypt += timeIt(b, func() {
-			if _, _, err := secrets.Decrypt(w.dir, secrets.Defaults); err != nil {
+			if _, _, err := secrets.Decrypt(w.dir, plan.Secrets(&lock.Lock{})); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -6,6 +6,7 @@ package plan
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,7 +15,6 @@ import (
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher"
 	"github.com/ws-tools/ws/launcher/engine"
-	"github.com/ws-tools/ws/launcher/secrets"
 )
 
 // Caller is the host user who runs ws.
@@ -26,11 +26,15 @@ type Caller struct {
 
 // Flags are the run's command-line choices.
 type Flags struct {
-	Env      []string // -e KEY=VALUE
-	Volumes  []string // -v SRC:DST[:ro]
-	Network  string
-	NoGPG    bool
+	Env     []string // -e KEY=VALUE
+	Volumes []string // -v SRC:DST[:ro]
+	Network string
+	NoGPG   bool
+	// GPG forwards the agent even when no secret has PGP recipients.
+	GPG      bool
 	ReadOnly bool
+	// GitWritable lets the container write .git/hooks and .git/config.
+	GitWritable bool
 }
 
 // Input is everything a plan depends on.
@@ -49,10 +53,15 @@ type Input struct {
 	GOOS string
 	// Getenv reads the caller's environment: HOME, TERM, DOCKER_HOST.
 	Getenv func(string) string
+	// Verdict is the user's consent (CheckTrust): no plan without it.
+	Verdict Verdict
 }
 
 // Make is the plan of one run.
 func Make(in Input) (launcher.Plan, error) {
+	if !in.Verdict.Trusted() {
+		return launcher.Plan{}, &UntrustedError{Root: in.Root, Changes: in.Verdict.Changes()}
+	}
 	im, err := definition.New(in.Lock, in.Platform)
 	if err != nil {
 		return launcher.Plan{}, err
@@ -96,6 +105,9 @@ func Make(in Input) (launcher.Plan, error) {
 		}
 		p.Mounts = append(p.Mounts, m)
 	}
+	if !in.Flags.GitWritable && !in.Lock.Workspace.GitWritable {
+		p.Mounts = append(p.Mounts, gitGuards(in.Root)...)
+	}
 	local, why := engine.OnThisHost(in.GOOS, in.Getenv(engine.EnvHost))
 	p.Delivery = entrypoint.DeliveryExec
 	if local {
@@ -107,20 +119,38 @@ func Make(in Input) (launcher.Plan, error) {
 	case !local:
 		p.GPG = launcher.GPGPlan{Why: why}
 	default:
-		p.GPG = launcher.GPGPlan{Forward: true}
+		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG}
 	}
 	return p, nil
+}
+
+// gitGuards mount the places the host's git runs code from read-only over
+// the repository: a hook or a core.fsmonitor / core.sshCommand written
+// from inside would run on the host at the next git command. Objects,
+// refs and the index stay writable, so commits and branches work.
+func gitGuards(root string) []launcher.Mount {
+	gitDir := filepath.Join(root, ".git")
+	if st, err := os.Lstat(gitDir); err != nil || !st.IsDir() {
+		return nil // not a repository, or a worktree whose git dir is elsewhere
+	}
+	var out []launcher.Mount
+	for _, name := range []string{"hooks", "config"} {
+		p := filepath.Join(gitDir, name)
+		if _, err := os.Lstat(p); err != nil && name != "hooks" {
+			continue
+		}
+		out = append(out, launcher.Mount{Source: p, Target: p, ReadOnly: true, MakeDir: name == "hooks"})
+	}
+	return out
 }
 
 // Secrets are the workspace's credentials: the lock's list, else the
 // convention (kubeconfig and talosconfig at the root, if present).
 func Secrets(l *lock.Lock) []launcher.Secret {
-	if l.Workspace.Secrets == nil {
-		return secrets.Defaults
-	}
-	out := make([]launcher.Secret, 0, len(l.Workspace.Secrets))
-	for _, s := range l.Workspace.Secrets {
-		out = append(out, launcher.Secret{Name: s.Name, File: s.File, Env: s.Env})
+	files := l.Workspace.SecretFiles()
+	out := make([]launcher.Secret, 0, len(files))
+	for _, s := range files {
+		out = append(out, launcher.Secret{Name: s.Name, File: s.File, Env: s.Env, Optional: s.Optional})
 	}
 	return out
 }

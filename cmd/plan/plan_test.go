@@ -26,6 +26,9 @@ func demo(t *testing.T) (root string, l *lock.Lock) {
 	return root, l
 }
 
+// trusted is the consent these tests give their own workspaces.
+var trusted = Verdict{ForThisRun: true}
+
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
@@ -36,7 +39,7 @@ func TestPlanOfTheDemoWorkspace(t *testing.T) {
 	p, err := Make(Input{
 		Lock: l, Root: root, Dir: filepath.Join(root, "clusters", "prod"), Argv: []string{"kubectl", "get", "ns"},
 		Caller: Caller{UID: 1500, GID: 20, Name: "alice"}, Platform: lock.Platform{OS: "linux", Arch: "amd64"},
-		GOOS: "linux", Getenv: env(map[string]string{"HOME": "/home/alice", "TERM": "xterm"}),
+		GOOS: "linux", Verdict: trusted, Getenv: env(map[string]string{"HOME": "/home/alice", "TERM": "xterm"}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +79,7 @@ func TestPlanReadOnlyWithMountsAndEnv(t *testing.T) {
 	l.Workspace.Mounts = []string{"~/.aws:/home/alice/.aws:ro", "clusters:/clusters"}
 	p, err := Make(Input{
 		Lock: l, Root: root, Dir: "/somewhere/else", TTY: true,
-		Caller: Caller{UID: 1500, GID: 1500, Name: "alice"}, Platform: lock.HostPlatform(), GOOS: "linux",
+		Caller: Caller{UID: 1500, GID: 1500, Name: "alice"}, Platform: lock.HostPlatform(), GOOS: "linux", Verdict: trusted,
 		Flags:  Flags{ReadOnly: true, Env: []string{"KUBE_EDITOR=nano"}, Network: "none"},
 		Getenv: env(map[string]string{"HOME": home, "TERM": "screen-256color"}),
 	})
@@ -103,7 +106,7 @@ func TestPlanForARemoteEngine(t *testing.T) {
 	root, l := demo(t)
 	p, err := Make(Input{
 		Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
-		Platform: lock.HostPlatform(), GOOS: "linux",
+		Platform: lock.HostPlatform(), GOOS: "linux", Verdict: trusted,
 		Getenv: env(map[string]string{"DOCKER_HOST": "tcp://buildbox:2376"}),
 	})
 	if err != nil {
@@ -135,7 +138,7 @@ func TestPlanRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := Make(Input{Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
-				Platform: lock.HostPlatform(), GOOS: "linux", Flags: tt.flags, Getenv: env(nil)})
+				Platform: lock.HostPlatform(), GOOS: "linux", Verdict: trusted, Flags: tt.flags, Getenv: env(nil)})
 			var re *ReservedEnvError
 			var me *MountError
 			switch tt.want.(type) {
@@ -157,5 +160,77 @@ func TestHostnameFitsALabel(t *testing.T) {
 	h := Hostname("/src/" + strings.Repeat("very-long-folder-name-", 10))
 	if len(h) > 63 || strings.HasSuffix(h, "-") {
 		t.Fatalf("host name %q (%d characters)", h, len(h))
+	}
+}
+
+func TestNoPlanWithoutConsent(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	store := Store{Dir: t.TempDir()}
+	in := Input{Lock: l, Root: root, Dir: root, Caller: Caller{UID: os.Getuid(), GID: os.Getgid(), Name: "me"},
+		Platform: lock.HostPlatform(), GOOS: "linux", Getenv: env(nil)}
+	os.WriteFile(filepath.Join(root, "tools.lock"), []byte("x"), 0o644)
+	check := func() Verdict {
+		v, err := CheckTrust(store, root, filepath.Join(root, "tools.lock"), l, os.Getuid(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	in.Verdict = check()
+	var ue *UntrustedError
+	if _, err := Make(in); !errors.As(err, &ue) || len(ue.Changes) != 0 {
+		t.Fatalf("never trusted: %v", err)
+	}
+	if err := store.Save(root, l.Reach()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(store.Dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("trust store mode %v, want 0700", st.Mode().Perm())
+	}
+	in.Verdict = check()
+	if _, err := Make(in); err != nil {
+		t.Fatalf("trusted: %v", err)
+	}
+	// A version bump on the same hosts keeps the consent.
+	l.Tools[0].Version = "v9.9.9"
+	if in.Verdict = check(); !in.Verdict.Trusted() {
+		t.Fatalf("a version bump asked again: %v", in.Verdict.Changes())
+	}
+	// A new mount does not, and says what changed.
+	l.Workspace.Mounts = []string{"/var/run/docker.sock:/var/run/docker.sock"}
+	in.Verdict = check()
+	if _, err := Make(in); !errors.As(err, &ue) || len(ue.Changes) != 1 || ue.Changes[0] != "+ mount /var/run/docker.sock:/var/run/docker.sock" {
+		t.Fatalf("new mount: %v", err)
+	}
+	if forgot, err := store.Forget(root); !forgot || err != nil {
+		t.Fatalf("forget: %v %v", forgot, err)
+	}
+}
+
+func TestGitGuards(t *testing.T) {
+	t.Parallel()
+	root, l := demo(t)
+	os.MkdirAll(filepath.Join(root, ".git"), 0o755)
+	os.WriteFile(filepath.Join(root, ".git", "config"), nil, 0o644)
+	for _, writable := range []bool{false, true} {
+		p, err := Make(Input{Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
+			Platform: lock.HostPlatform(), GOOS: "linux", Verdict: trusted, Getenv: env(nil), Flags: Flags{GitWritable: writable}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var guarded []string
+		for _, m := range p.Mounts {
+			if m.ReadOnly && m.Source == m.Target {
+				guarded = append(guarded, strings.TrimPrefix(m.Source, root+"/"))
+			}
+		}
+		want := ".git/hooks .git/config"
+		if writable {
+			want = ""
+		}
+		if strings.Join(guarded, " ") != want {
+			t.Errorf("git writable %v: read-only mounts %q, want %q", writable, guarded, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,10 +108,10 @@ func (g *GitHub) get(ctx context.Context, path string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var body struct{ Message string }
-		json.NewDecoder(resp.Body).Decode(&body) //nolint:errcheck // the status says enough without it
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) //nolint:errcheck // the status says enough without it
 		return &APIError{URL: req.URL.String(), Status: resp.Status, Msg: body.Message}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(v); err != nil {
 		return fmt.Errorf("read GitHub API answer from %s: %w", req.URL, err)
 	}
 	return nil

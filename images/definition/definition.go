@@ -76,7 +76,11 @@ func New(l *lock.Lock, p lock.Platform) (*Image, error) {
 		Base       string
 		Packages   []string
 		Tools      []toolKey
-	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Packages: l.Base.Packages}
+		// Shared is the lock's image: repository. It is in the hash so a
+		// repository that copies another's lock and adds `image:` gets a tag
+		// of its own, and what it pulls never stands in for the other's image.
+		Shared string `json:",omitempty"`
+	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Packages: l.Base.Packages, Shared: l.Image}
 	for _, t := range l.Tools {
 		a, err := t.Artifact(p)
 		if err != nil {

@@ -130,6 +130,7 @@ func TestTagNamesTheContentOnly(t *testing.T) {
 		{"another checksum of another platform", strings.Replace(twoTools, "0ecf44450ee6063b", "1ecf44450ee6063b", 1), amd64, true},
 		{"another package", strings.Replace(twoTools, "[bash, git]", "[bash, git, less]", 1), amd64, false},
 		{"another platform", twoTools, lock.Platform{OS: "linux", Arch: "arm64"}, false},
+		{"a shared image repository", twoTools + "image: evil.example/ws\n", amd64, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

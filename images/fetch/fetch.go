@@ -22,6 +22,10 @@ import (
 	"github.com/ws-tools/ws/images/lock"
 )
 
+// MaxArtifactSize caps one download: no CLI comes near it, and a
+// repository's URL must not be able to fill the disk or memory.
+const MaxArtifactSize = 1 << 30
+
 // Result is one checked artifact.
 type Result struct {
 	Artifact lock.Artifact
@@ -108,7 +112,9 @@ func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 	}
 	h := sha256.New()
 	var size byteCounter
-	body := io.TeeReader(resp.Body, io.MultiWriter(h, &size))
+	// One more byte than the cap, to tell a capped artifact from one that
+	// is exactly MaxArtifactSize.
+	body := io.TeeReader(io.LimitReader(resp.Body, MaxArtifactSize+1), io.MultiWriter(h, &size))
 	found, memberErr := false, error(nil)
 	if a.Member != "" {
 		found, memberErr = hasMember(body, a.Member)
@@ -118,6 +124,9 @@ func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 		return fail(err)
 	}
 	r.Size = int64(size)
+	if r.Size > MaxArtifactSize {
+		return fail(fmt.Errorf("larger than %d MiB; ws does not download more for one tool", MaxArtifactSize>>20))
+	}
 	r.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if a.SHA256 != "" && r.SHA256 != a.SHA256 {
 		return r // a wrong artifact's members are beside the point

@@ -66,14 +66,36 @@ type Workspace struct {
 	// Network is the container network mode ("host", "none"…).
 	Network string
 	// Secrets are sops-encrypted files to decrypt into the container's
-	// memory; nil means the convention (kubeconfig, talosconfig at the root).
+	// memory; nil means the convention, DefaultSecrets.
 	Secrets []SecretFile
+	// GitWritable lets the container write .git/hooks and .git/config,
+	// which the host's git runs code from (off unless asked).
+	GitWritable bool
 }
 
 // SecretFile is one credential: a sops file in the repository, exposed in
 // the container as /run/ws/<Name> with Env pointing at it.
 type SecretFile struct {
 	File, Env, Name string
+	// Optional files are skipped quietly when missing (the convention's).
+	Optional bool
+}
+
+// DefaultSecrets are the convention when the lock lists none: the usual
+// GitOps layout, kubeconfig and talosconfig at the repository root, each
+// used when present.
+var DefaultSecrets = []SecretFile{
+	{File: "kubeconfig", Env: "KUBECONFIG", Name: "kubeconfig", Optional: true},
+	{File: "talosconfig", Env: "TALOSCONFIG", Name: "talosconfig", Optional: true},
+}
+
+// SecretFiles are the workspace's credentials: the lock's list, else the
+// convention.
+func (w Workspace) SecretFiles() []SecretFile {
+	if w.Secrets == nil {
+		return DefaultSecrets
+	}
+	return w.Secrets
 }
 
 // Tool is one pinned CLI.

@@ -145,6 +145,14 @@ func TestWorkspaceSection(t *testing.T) {
 	if _, err := Parse(FileName, []byte(bad)); err == nil || !strings.Contains(err.Error(), `tools.lock:7:9: workspace env: "NOEQUALS" is not KEY=VALUE`) {
 		t.Fatalf("bad env: %v", err)
 	}
+	// ws's own variables can never come from a lock, trusted or not.
+	for _, kv := range []string{"WS_UID=0", "LD_PRELOAD=/tmp/x.so", "HOME=/", "PATH=/tmp", "GNUPGHOME=/tmp"} {
+		bad := strings.Replace(validLock, "platforms:", "workspace:\n  env: [A=1, \""+kv+"\"]\nplatforms:", 1)
+		name, _, _ := strings.Cut(kv, "=")
+		if _, err := Parse(FileName, []byte(bad)); err == nil || !strings.Contains(err.Error(), "tools.lock:7:14: workspace env: "+name+" is set by ws itself") {
+			t.Errorf("env %s: %v", kv, err)
+		}
+	}
 }
 
 func TestWorkspaceSecrets(t *testing.T) {
@@ -165,6 +173,9 @@ func TestWorkspaceSecrets(t *testing.T) {
 		{"the entrypoint's variables", "{file: kubeconfig, env: WS_UID, name: kubeconfig}", `env "WS_UID" is set by ws`},
 		{"not a variable", "{file: kubeconfig, env: KUBE-CONFIG, name: kubeconfig}", `env "KUBE-CONFIG" is not a variable name`},
 		{"missing env", "{file: kubeconfig, name: kubeconfig}", `workspace secret: missing "env"`},
+		{"empty name", `{file: kubeconfig, env: KUBECONFIG, name: ""}`, `workspace secret: name must not be empty`},
+		{"empty env", `{file: kubeconfig, env: "", name: kubeconfig}`, `workspace secret: env must not be empty`},
+		{"the loader's variables", "{file: kubeconfig, env: LD_PRELOAD, name: kubeconfig}", `env "LD_PRELOAD" is set by ws`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

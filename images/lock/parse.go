@@ -262,7 +262,7 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		p.at(n, "", "workspace must be a mapping with env, mounts and network")
 		return
 	}
-	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets")
+	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets", "git_writable")
 	list := func(key string, check func(string) bool, want string) []string {
 		f, ok := fs[key]
 		if !ok || f.value.Tag == "!!null" {
@@ -283,6 +283,22 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		return out
 	}
 	l.Workspace.Env = list("env", func(v string) bool { k, _, ok := strings.Cut(v, "="); return ok && envNameRe.MatchString(k) }, "KEY=VALUE")
+	if f, ok := fs["env"]; ok && f.value.Kind == yaml.SequenceNode {
+		for _, item := range f.value.Content {
+			if k, _, _ := strings.Cut(item.Value, "="); entrypoint.IsReservedEnv(k) {
+				p.at(item, "", "workspace env: %s is set by ws itself and cannot come from tools.lock (ws reserves WS_*, LD_*, HOME, PATH, GNUPGHOME…)", k)
+			}
+		}
+	}
+	if f, ok := fs["git_writable"]; ok {
+		if v, ok := p.scalar(f, "", "workspace git_writable"); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				p.at(f.value, "", "workspace git_writable must be true or false")
+			}
+			l.Workspace.GitWritable = b
+		}
+	}
 	l.Workspace.Mounts = list("mounts", func(v string) bool { n := len(strings.Split(v, ":")); return n == 2 || n == 3 }, "SRC:DST[:ro]")
 	if f, ok := fs["network"]; ok {
 		if v, ok := p.scalar(f, "", "workspace network"); ok {
@@ -322,6 +338,12 @@ func (p *parser) parseSecrets(n *yaml.Node, l *Lock) {
 			}
 		}
 		switch {
+		case fs["file"].value != nil && s.File == "":
+			p.at(item, "", "workspace secret: file must not be empty")
+		case fs["env"].value != nil && s.Env == "":
+			p.at(item, "", "workspace secret: env must not be empty")
+		case fs["name"].value != nil && s.Name == "":
+			p.at(item, "", "workspace secret: name must not be empty")
 		case s.Env != "" && !envNameRe.MatchString(s.Env):
 			p.at(item, "", "workspace secret: env %q is not a variable name", s.Env)
 		case s.Name != "" && !binNameRe.MatchString(s.Name):

@@ -142,7 +142,7 @@ func fetchToken(ctx context.Context, client *http.Client, challenge string) (str
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
 		return "", err
 	}
 	if body.Token != "" {

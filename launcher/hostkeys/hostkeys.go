@@ -34,6 +34,9 @@ func (p *Problem) Hint() string { return p.Fix }
 // recipients (fingerprints, as sops records them), and that using it will
 // not need a pinentry that cannot show. nil means gpg should decrypt.
 func PGP(ctx context.Context, fingerprints []string) *Problem {
+	if fingerprints = fingerprintsOnly(fingerprints); len(fingerprints) == 0 {
+		return &Problem{"no recipient is a valid OpenPGP fingerprint (40 or 64 hex digits)", "re-encrypt the file with sops to real recipients"}
+	}
 	if _, err := exec.LookPath("gpg"); err != nil {
 		return &Problem{"gpg is not installed on this host", "install GnuPG (apt install gnupg; brew install gnupg)"}
 	}
@@ -58,7 +61,7 @@ func PGP(ctx context.Context, fingerprints []string) *Problem {
 
 func anyPublicKey(ctx context.Context, fingerprints []string) bool {
 	for _, fp := range fingerprints {
-		if exec.CommandContext(ctx, "gpg", "--batch", "--list-keys", fp).Run() == nil {
+		if exec.CommandContext(ctx, "gpg", "--batch", "--list-keys", "--", fp).Run() == nil {
 			return true
 		}
 	}
@@ -75,7 +78,7 @@ func agentRunning(ctx context.Context) bool {
 // Pinentry says whether decrypting for the recipients will ask for a
 // passphrase, and if so, whether and where pinentry can show.
 func Pinentry(ctx context.Context, fingerprints []string) (string, *Problem) {
-	keys := secretKeys(ctx, fingerprints)
+	keys := secretKeys(ctx, fingerprintsOnly(fingerprints))
 	if len(keys) == 0 {
 		return "not needed: no secret key of a recipient here", nil
 	}
@@ -100,7 +103,7 @@ type secretKey struct {
 func secretKeys(ctx context.Context, fingerprints []string) []secretKey {
 	var keys []secretKey
 	for _, fp := range fingerprints {
-		out, err := exec.CommandContext(ctx, "gpg", "--batch", "--with-colons", "--with-keygrip", "--list-secret-keys", fp).Output()
+		out, err := exec.CommandContext(ctx, "gpg", "--batch", "--with-colons", "--with-keygrip", "--list-secret-keys", "--", fp).Output()
 		if err != nil {
 			continue
 		}
@@ -269,4 +272,32 @@ func defaultAgeKeys() string {
 		dir = filepath.Join(home, ".config")
 	}
 	return filepath.Join(dir, "sops", "age", "keys.txt")
+}
+
+// IsFingerprint reports whether s is an OpenPGP fingerprint: 40 (v4) or
+// 64 (v5, v6) hex digits. Anything else from a sops file never reaches gpg.
+func IsFingerprint(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+
+// fingerprintsOnly keeps the real fingerprints: a sops file is the
+// repository's, and what it calls a fingerprint ("--homedir=…") must never
+// reach gpg's command line, where it would be an option.
+func fingerprintsOnly(fps []string) []string {
+	var out []string
+	for _, fp := range fps {
+		if IsFingerprint(fp) {
+			out = append(out, fp)
+		}
+	}
+	return out
 }

@@ -116,3 +116,14 @@ func TestAgeSaysWhatIsMissing(t *testing.T) {
 		t.Errorf("the right identity in SOPS_AGE_KEY: %+v", p)
 	}
 }
+
+func TestOnlyFingerprintsReachGPG(t *testing.T) {
+	t.Parallel()
+	got := fingerprintsOnly([]string{"--homedir=.g", "06D0331B26E86A8F9540405D14FCC29F941DBC2D", "06d0331b", strings.Repeat("ab", 32), "0x06D0331B26E86A8F9540405D14FCC29F941DBC"})
+	if len(got) != 2 || got[0] != "06D0331B26E86A8F9540405D14FCC29F941DBC2D" {
+		t.Fatalf("kept %q", got)
+	}
+	if p := PGP(context.Background(), []string{"--homedir=.g"}); p == nil || !strings.Contains(p.Msg, "not a valid") && !strings.Contains(p.Msg, "valid OpenPGP fingerprint") {
+		t.Fatalf("PGP with only a fake fingerprint: %v", p)
+	}
+}

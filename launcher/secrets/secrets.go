@@ -17,17 +17,11 @@ import (
 	"github.com/getsops/sops/v3/cmd/sops/common"
 	"github.com/getsops/sops/v3/cmd/sops/formats"
 	"github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/hcvault"
 
 	"github.com/ws-tools/ws/launcher"
 	"github.com/ws-tools/ws/launcher/hostkeys"
 )
-
-// Defaults are the usual GitOps layout: kubeconfig and talosconfig at the
-// repository root.
-var Defaults = []launcher.Secret{
-	{Name: "kubeconfig", File: "kubeconfig", Env: "KUBECONFIG", Optional: true},
-	{Name: "talosconfig", File: "talosconfig", Env: "TALOSCONFIG", Optional: true},
-}
 
 // Error is a credential that cannot be decrypted; its message is one line.
 type Error struct {
@@ -52,8 +46,14 @@ func (e *Error) Hint() string { return e.hint }
 // the PGP fingerprints the files are encrypted to, once each: the
 // workspace's gpg needs their public keys to edit the files with sops.
 func Decrypt(root string, specs []launcher.Secret) (out []launcher.Decrypted, pgp []string, err error) {
+	guardVault()
 	for _, s := range specs {
-		data, err := os.ReadFile(filepath.Join(root, s.File))
+		data, err := readInside(root, s.File)
+		var oe *outsideError
+		if errors.As(err, &oe) {
+			return nil, nil, &Error{File: s.File, Msg: oe.why,
+				hint: "a secret must be a regular file inside the repository; copy it in (encrypted) instead of linking"}
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			if s.Optional {
 				continue
@@ -85,7 +85,7 @@ func Decrypt(root string, specs []launcher.Secret) (out []launcher.Decrypted, pg
 func PGPRecipients(root string, specs []launcher.Secret) []string {
 	var fps []string
 	for _, s := range specs {
-		data, err := os.ReadFile(filepath.Join(root, s.File))
+		data, err := readInside(root, s.File)
 		if err != nil {
 			continue
 		}
@@ -100,6 +100,48 @@ func PGPRecipients(root string, specs []launcher.Secret) []string {
 		}
 	}
 	return fps
+}
+
+// guardVault keeps sops from sending the user's VAULT_TOKEN to whatever
+// vault_address a repository's file names (sops allows every address by
+// default): unless the user chose an allowlist, ws allows none.
+func guardVault() {
+	if _, ok := os.LookupEnv(hcvault.SopsHCVaultAllowlist); !ok {
+		os.Setenv(hcvault.SopsHCVaultAllowlist, hcvault.AllowlistNoHosts) //nolint:errcheck // cannot fail for a valid name
+	}
+}
+
+// outsideError is a secret path that is a link or leaves the repository.
+type outsideError struct{ why string }
+
+func (e *outsideError) Error() string { return e.why }
+
+// readInside reads root/rel only if it is a regular file inside root, with
+// no symbolic link on the way: a repository must not make ws decrypt (and
+// deliver) a file from elsewhere on the host.
+func readInside(root, rel string) ([]byte, error) {
+	if filepath.IsAbs(rel) || strings.Contains("/"+filepath.ToSlash(rel)+"/", "/../") {
+		return nil, &outsideError{"the path leaves the repository"}
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	p := realRoot
+	for _, part := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		st, err := os.Lstat(p)
+		if err != nil {
+			return nil, err
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			return nil, &outsideError{"it is a symbolic link (" + strings.TrimPrefix(p, realRoot+"/") + "); ws decrypts only regular files inside the repository"}
+		}
+	}
+	if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+		return nil, &outsideError{"not a regular file"}
+	}
+	return os.ReadFile(p)
 }
 
 func yamlStore() common.Store { return common.StoreForFormat(formats.Yaml, config.NewStoresConfig()) }
@@ -170,6 +212,15 @@ func keyError(name string, md sops.Metadata, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var recipients, reasons, hints []string
+	for i := range pgp {
+		pgp[i] = launcher.Printable(pgp[i])
+	}
+	for i := range age {
+		age[i] = launcher.Printable(age[i])
+	}
+	for i := range other {
+		other[i] = launcher.Printable(other[i])
+	}
 	if len(pgp) > 0 {
 		recipients = append(recipients, "pgp "+strings.Join(pgp, ", "))
 		if p := hostkeys.PGP(ctx, pgp); p != nil {
@@ -190,7 +241,11 @@ func keyError(name string, md sops.Metadata, err error) error {
 	}
 	recipients = append(recipients, other...)
 	if len(other) > 0 {
-		hints = append(hints, "for cloud KMS: credentials for "+other[0])
+		if strings.HasPrefix(other[0], hcvault.KeyTypeIdentifier) && os.Getenv(hcvault.SopsHCVaultAllowlist) == hcvault.AllowlistNoHosts {
+			hints = append(hints, "for HashiCorp Vault: ws sends your Vault token to no address a repository names; set "+hcvault.SopsHCVaultAllowlist+" to your Vault's address to allow it")
+		} else {
+			hints = append(hints, "for cloud KMS: credentials for "+other[0])
+		}
 	}
 	msg := "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")"
 	if len(reasons) > 0 {

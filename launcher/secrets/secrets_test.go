@@ -9,9 +9,16 @@ import (
 	"testing"
 
 	"github.com/ws-tools/ws/launcher"
+	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
 const fixtures = "../../testdata/sops"
+
+// defaults is the convention: kubeconfig and talosconfig at the root.
+var defaults = []launcher.Secret{
+	{Name: "kubeconfig", File: "kubeconfig", Env: "KUBECONFIG", Optional: true},
+	{Name: "talosconfig", File: "talosconfig", Env: "TALOSCONFIG", Optional: true},
+}
 
 // marker is in the fixtures' plaintext; it is put together at run time so
 // that no source or binary holds it whole (the e2e leak check greps disks).
@@ -41,11 +48,11 @@ func gnupgHome(t *testing.T) string {
 
 func TestDecryptPGPThroughAgent(t *testing.T) {
 	t.Setenv("GNUPGHOME", gnupgHome(t))
-	got, pgp, err := Decrypt(filepath.Join(fixtures, "pgp"), Defaults)
+	got, pgp, err := Decrypt(filepath.Join(fixtures, "pgp"), defaults)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pgp) != 1 || !launcher.IsFingerprint(pgp[0]) {
+	if len(pgp) != 1 || !hostkeys.IsFingerprint(pgp[0]) {
 		t.Errorf("PGP recipients %q, want the fixture key's fingerprint once", pgp)
 	}
 	if len(got) != 2 || got[0].Env != "KUBECONFIG" || !strings.Contains(string(got[0].Plain), "token: ws-e2e-token-pgp") ||
@@ -57,7 +64,7 @@ func TestDecryptPGPThroughAgent(t *testing.T) {
 func TestDecryptAge(t *testing.T) {
 	key, _ := filepath.Abs("../../testdata/age/keys.txt")
 	t.Setenv("SOPS_AGE_KEY_FILE", key)
-	got, _, err := Decrypt(filepath.Join(fixtures, "age"), Defaults[:1])
+	got, _, err := Decrypt(filepath.Join(fixtures, "age"), defaults[:1])
 	if err != nil || !strings.Contains(string(got[0].Plain), "token: ws-e2e-token-age") {
 		t.Fatalf("%v %+v", err, got)
 	}
@@ -107,7 +114,7 @@ func TestDecryptFailures(t *testing.T) {
 		t.Errorf("tampered: %v", err)
 	}
 	// A missing conventional file is skipped quietly.
-	if got, _, err := Decrypt(dir, Defaults); err != nil || len(got) != 0 {
+	if got, _, err := Decrypt(dir, defaults); err != nil || len(got) != 0 {
 		t.Errorf("defaults in a folder without them: %v %v", got, err)
 	}
 }
