@@ -54,7 +54,7 @@ func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGF
 	if len(fingerprints) > 0 {
 		for _, fp := range fingerprints {
 			if !hostkeys.IsFingerprint(fp) {
-				return nil, fmt.Errorf("refusing to export the GPG key %q: a fingerprint is 40 or 64 hex digits", Printable(fp))
+				return nil, &BadRecipientError{Recipient: Printable(fp)}
 			}
 		}
 		// "--" ends gpg's options: a fingerprint from a sops file can
@@ -118,4 +118,18 @@ func Printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// BadRecipientError is a sops file naming a PGP recipient that is not a
+// fingerprint: it never reaches gpg's command line, where it could be an
+// option ("--homedir=…").
+type BadRecipientError struct{ Recipient string }
+
+func (e *BadRecipientError) Error() string {
+	return fmt.Sprintf("a secret names the PGP recipient %q, which is not a fingerprint (40 or 64 hex digits); ws does not pass it to gpg", e.Recipient)
+}
+
+// Hint says what to do about it.
+func (e *BadRecipientError) Hint() string {
+	return "re-encrypt the file with sops to real recipients (sops updatekeys), or run with --no-gpg"
 }

@@ -210,6 +210,7 @@ func TestBuildPushThenPullInsteadOfBuilding(t *testing.T) {
 	w := newBuildWorkspace(t, in, testenv.ScriptTool("shared", fmt.Sprintf("v%d", time.Now().UnixNano()), amd64))
 	w.image = in.registry.Addr + "/ws-e2e/shared-tools"
 	w.writeLock(t)
+	trust(t, w.dir) // image: reaches a registry
 	tag, r := w.build(t, "--push", w.image)
 	shared := w.image + ":" + strings.TrimPrefix(tag, "ws-tools:")
 	if r.code != 0 || !strings.Contains(r.stderr, "pushed "+shared) {

@@ -38,6 +38,7 @@ func execWorkspace(t testing.TB) *buildWorkspace {
 	if _, r := w.build(t); r.code != 0 {
 		t.Fatalf("build exited %d", r.code)
 	}
+	trust(t, dir)
 	return w
 }
 
@@ -73,6 +74,9 @@ func TestExecAsCallerWithUID1500AndGID20(t *testing.T) {
 		cmd.Dir = w.dir
 		cmd.Env = []string{"HOME=" + home, "USER=alice", "PATH=/usr/bin:/bin"}
 		return collect(t, cmd)
+	}
+	if r := asAlice("trust"); r.code != 0 {
+		t.Fatalf("ws trust as alice exited %d", r.code)
 	}
 	r := asAlice("exec", "--", "sh", "-c", `id -u; id -g; whoami; pwd; echo "$HOME"; touch made-inside; grep Cap /proc/self/status`)
 	if r.code != 0 {
@@ -307,6 +311,7 @@ func TestExecWorkspaceConfigAndSetupFailure(t *testing.T) {
 	b, _ := os.ReadFile(lockPath)
 	cfg := fmt.Sprintf("workspace:\n  env: [E2E_GREETING=hello from the lock]\n  mounts: [\"%s:/mnt/shared:ro\"]\n", shared)
 	os.WriteFile(lockPath, append(b, []byte(cfg)...), 0o644)
+	trust(t, w.dir) // the test's own env and mount
 	r := runWs(t, w.dir, "exec", "-e", "E2E_FLAG=flag", "--", "sh", "-c", `echo "$E2E_GREETING/$E2E_FLAG"; cat /mnt/shared/note; touch /mnt/shared/x 2>/dev/null || echo read-only`)
 	if r.code != 0 || r.stdout != "hello from the lock/flag\nfrom the host\nread-only\n" {
 		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)

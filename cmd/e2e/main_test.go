@@ -34,6 +34,11 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755) // tests run ws as other users too
 	wsBin = filepath.Join(dir, "ws")
+	// Every ws the tests start (directly, in tmux, as root) keeps its trust
+	// records and cache here, never in the developer's own dirs.
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	os.Unsetenv("WS_TRUST")
 	build := exec.Command("go", "build", "-o", wsBin, "github.com/ws-tools/ws/cmd/ws")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -110,6 +115,15 @@ func artifactServer(t testing.TB, tools ...testenv.Tool) (*testenv.ArtifactServe
 	return s, srv.URL
 }
 
+// trust is the test's consent to its own workspace: `ws trust` there, as
+// a user would after reading `ws trust --show`.
+func trust(t testing.TB, dir string) {
+	t.Helper()
+	if r := runWs(t, dir, "trust"); r.code != 0 {
+		t.Fatalf("ws trust exited %d", r.code)
+	}
+}
+
 // result is one run of the ws binary.
 type result struct {
 	stdout, stderr string
@@ -127,7 +141,6 @@ func runWs(t testing.TB, dir string, args ...string) result {
 	cmd.Env = append(os.Environ(),
 		"HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"XDG_RUNTIME_DIR="+filepath.Join(home, "run"),
 	)
 	return collect(t, cmd)

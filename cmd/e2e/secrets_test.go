@@ -219,6 +219,7 @@ func TestSopsInsideWorkspace(t *testing.T) {
 	if _, r := w.build(t); r.code != 0 {
 		t.Fatalf("build exited %d", r.code)
 	}
+	trust(t, w.dir)
 	fpr, _ := os.ReadFile(filepath.Join(repo, "testdata/gpg/key.fpr"))
 	gpgHome := gnupgHome(t)
 	env := []string{"GNUPGHOME=" + gpgHome}
@@ -319,6 +320,7 @@ func TestConfiguredSecrets(t *testing.T) {
 			cfg += "    - " + e + "\n"
 		}
 		os.WriteFile(lockPath, append(append([]byte{}, lockText...), cfg...), 0o644)
+		trust(t, w.dir) // the test's own new secrets list
 	}
 	env := []string{"GNUPGHOME=" + gnupgHome(t)}
 

@@ -30,8 +30,8 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	}
 	good := strings.Repeat("a", 64)
 	err = apply(l, []Change{{Kind: "tool", Tool: "kubectl", From: "v1.36.4", To: "v1.36.5", Checksums: []ChecksumChange{
-		{Platform: "linux/amd64", From: "x", To: good},
-		{Platform: "linux/arm64", From: "y", To: "NOT-HEX"},
+		{Platform: lock.Platform{OS: "linux", Arch: "amd64"}, From: "x", To: good},
+		{Platform: lock.Platform{OS: "linux", Arch: "arm64"}, From: "y", To: "NOT-HEX"},
 	}}})
 	if err == nil {
 		t.Fatal("apply accepted a digest that is not hex")
@@ -40,7 +40,7 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 		t.Fatalf("the lock was edited although apply failed (version %s)", l.Tool("kubectl").Version)
 	}
 	if err := apply(l, []Change{{Kind: "tool", Tool: "kubectl", From: "v1.36.4", To: "v1.36.5", Checksums: []ChecksumChange{
-		{Platform: "linux/amd64", From: "x", To: good}}}}); err != nil {
+		{Platform: lock.Platform{OS: "linux", Arch: "amd64"}, From: "x", To: good}}}}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := l.Bytes()

@@ -84,11 +84,11 @@ func (c Change) Changed() bool {
 
 // ChecksumChange is one platform's new digest and where it came from.
 type ChecksumChange struct {
-	Platform string `json:"platform"`
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Source   string `json:"source"`
-	Verified bool   `json:"verified"`
+	Platform lock.Platform `json:"platform"`
+	From     string        `json:"from"`
+	To       string        `json:"to"`
+	Source   string        `json:"source"`
+	Verified bool          `json:"verified"`
 }
 
 // Plan resolves the new pins of the named tools (every tool when names is
@@ -299,7 +299,7 @@ func (b *Bumper) resolveChecksums(ctx context.Context, l *lock.Lock, t *lock.Too
 			return err
 		}
 		name := path.Base(a.URL)
-		cs := ChecksumChange{Platform: p.String(), From: t.SHA256[p]}
+		cs := ChecksumChange{Platform: p, From: t.SHA256[p]}
 		if d := assetDigest(rel, name); d != "" {
 			cs.To, cs.Source = d, SourceAssetDigest
 		} else if t.Checksums != nil {
@@ -369,8 +369,7 @@ func (b *Bumper) verify(ctx context.Context, l *lock.Lock, changes []Change, o O
 			if cs.Verified {
 				continue
 			}
-			p, _ := lock.ParsePlatform(cs.Platform)
-			a, err := next.Artifact(p)
+			a, err := next.Artifact(cs.Platform)
 			if err != nil {
 				return err
 			}
@@ -426,11 +425,7 @@ func edit(l *lock.Lock, changes []Change) error {
 			return err
 		}
 		for _, cs := range c.Checksums {
-			p, err := lock.ParsePlatform(cs.Platform)
-			if err != nil {
-				return err
-			}
-			if err := l.SetChecksum(c.Tool, p, cs.To); err != nil {
+			if err := l.SetChecksum(c.Tool, cs.Platform, cs.To); err != nil {
 				return err
 			}
 		}

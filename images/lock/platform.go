@@ -37,6 +37,19 @@ func HostPlatform() Platform {
 	return Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
 }
 
+// MarshalText writes the platform as os/arch[/variant], in JSON too.
+func (p Platform) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads os/arch[/variant].
+func (p *Platform) UnmarshalText(b []byte) error {
+	parsed, err := ParsePlatform(string(b))
+	if err != nil {
+		return err
+	}
+	*p = parsed
+	return nil
+}
+
 func (p Platform) String() string {
 	if p.Variant != "" {
 		return p.OS + "/" + p.Arch + "/" + p.Variant

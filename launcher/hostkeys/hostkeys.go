@@ -288,7 +288,6 @@ func IsFingerprint(s string) bool {
 	return true
 }
 
-
 // fingerprintsOnly keeps the real fingerprints: a sops file is the
 // repository's, and what it calls a fingerprint ("--homedir=…") must never
 // reach gpg's command line, where it would be an option.

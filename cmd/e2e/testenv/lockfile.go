@@ -22,8 +22,8 @@ type LockSpec struct {
 }
 
 // DefaultPackages keeps e2e images small and quick to build; gnupg is there
-// for the agent-forwarding tests.
-var DefaultPackages = []string{"bash", "ca-certificates", "gnupg"}
+// for the agent-forwarding tests, git for the .git protection tests.
+var DefaultPackages = []string{"bash", "ca-certificates", "git", "gnupg"}
 
 // Render returns the lock file's text.
 func (s LockSpec) Render() (string, error) {
