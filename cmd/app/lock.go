@@ -25,6 +25,8 @@ func newLockCommand(e *Env) *cli.Command {
 			newLockListCommand(e),
 			newLockVerifyCommand(e),
 			newLockBumpCommand(e),
+			newLockAddCommand(e),
+			newLockRemoveCommand(e),
 		},
 	}
 }

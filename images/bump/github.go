@@ -28,6 +28,8 @@ type Release struct {
 type Asset struct {
 	Name   string `json:"name"`
 	Digest string `json:"digest"`
+	// URL is where it downloads from (browser_download_url).
+	URL string `json:"browser_download_url"`
 }
 
 // GitHub reads releases from the GitHub REST API.

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,13 +59,16 @@ type Image struct {
 	Artifacts []lock.Artifact
 	// Hash is the content address of the image (see New).
 	Hash string
+	// Packages are the Debian packages installed: the lock's, and unzip
+	// when a tool comes in a zip (BuildKit unpacks tar archives only).
+	Packages []string
 }
 
 // New resolves the lock for platform p. The hash covers the lock's pins as
 // they apply to p (not its comments or layout), the entrypoint and the
 // recipe's version.
 func New(l *lock.Lock, p lock.Platform) (*Image, error) {
-	im := &Image{Lock: l, Platform: p}
+	im := &Image{Lock: l, Platform: p, Packages: l.Base.Packages}
 	type toolKey struct {
 		Name, Version, Bin, URL, Member, SHA256 string
 	}
@@ -80,15 +84,19 @@ func New(l *lock.Lock, p lock.Platform) (*Image, error) {
 		// repository that copies another's lock and adds `image:` gets a tag
 		// of its own, and what it pulls never stands in for the other's image.
 		Shared string `json:",omitempty"`
-	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Packages: l.Base.Packages, Shared: l.Image}
+	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Shared: l.Image}
 	for _, t := range l.Tools {
 		a, err := t.Artifact(p)
 		if err != nil {
 			return nil, err
 		}
 		im.Artifacts = append(im.Artifacts, a)
+		if isZip(a) && !slices.Contains(im.Packages, "unzip") {
+			im.Packages = append(slices.Clone(im.Packages), "unzip")
+		}
 		key.Tools = append(key.Tools, toolKey{t.Name, t.Version, t.Bin, a.URL, a.Member, a.SHA256})
 	}
+	key.Packages = im.Packages
 	b, err := json.Marshal(key)
 	if err != nil {
 		return nil, err
@@ -115,7 +123,7 @@ func (im *Image) State(o Options) (llb.State, error) {
 	}
 	p := ociPlatform(im.Platform)
 	ws := llb.Image(im.Lock.Base.Image, llb.Platform(p), llb.WithCustomName("base "+im.Lock.Base.Image))
-	if pkgs := im.Lock.Base.Packages; len(pkgs) > 0 {
+	if pkgs := im.Packages; len(pkgs) > 0 {
 		ws = ws.Run(
 			llb.Args([]string{"/bin/sh", "-c", installScript(pkgs)}),
 			llb.AddEnv("DEBIAN_FRONTEND", "noninteractive"),
@@ -135,7 +143,7 @@ func (im *Image) State(o Options) (llb.State, error) {
 	installs := []install{{entry, entrypoint.Path, entrypoint.Path, llb.WithCustomName("install the ws entrypoint")}}
 	for i, t := range im.Lock.Tools {
 		a := im.Artifacts[i]
-		src, srcPath := toolSource(a)
+		src, srcPath := toolSource(a, ws)
 		dest := path.Join(binDir, t.Bin)
 		installs = append(installs, install{src, srcPath, dest, llb.WithCustomNamef("install %s %s as %s", t.Name, t.Version, dest)})
 	}
@@ -157,7 +165,7 @@ func (im *Image) State(o Options) (llb.State, error) {
 
 // toolSource is the state and path holding a tool's binary: the verified
 // download itself, or the member of the archive BuildKit unpacked.
-func toolSource(a lock.Artifact) (llb.State, string) {
+func toolSource(a lock.Artifact, ws llb.State) (llb.State, string) {
 	file := path.Base(a.URL)
 	if file == "" || file == "/" || file == "." {
 		file = a.Tool
@@ -171,11 +179,25 @@ func toolSource(a lock.Artifact) (llb.State, string) {
 	if a.Member == "" {
 		return fetched, "/" + file
 	}
+	if isZip(a) {
+		// BuildKit does not unpack zips: the package stage's unzip does,
+		// into a mount of its own, so the layer holds the one file.
+		out := ws.Run(
+			llb.Args([]string{"/bin/sh", "-c", `unzip -p "$1" "$2" >/out/tool && chmod 0755 /out/tool`, "unzip", "/in/" + file, a.Member}),
+			llb.AddMount("/in", fetched, llb.Readonly),
+			llb.WithCustomNamef("unzip %s (%s)", a.Tool, a.Platform),
+		).AddMount("/out", llb.Scratch())
+		return out, "/tool"
+	}
 	unpacked := llb.Scratch().File(
 		llb.Copy(fetched, "/"+file, "/", &llb.CopyInfo{AttemptUnpack: true}),
 		llb.WithCustomNamef("unpack %s (%s)", a.Tool, a.Platform),
 	)
 	return unpacked, "/" + a.Member
+}
+
+func isZip(a lock.Artifact) bool {
+	return a.Member != "" && strings.HasSuffix(strings.ToLower(a.URL), ".zip")
 }
 
 // installScript installs packages and removes everything apt leaves behind.

@@ -2,6 +2,7 @@ package definition
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,5 +151,29 @@ func TestConfigRunsTheEntrypointAndLabelsThePins(t *testing.T) {
 	if cfg.Config.Entrypoint[0] != "/usr/local/lib/ws/entrypoint" || cfg.Config.Labels[LabelLockHash] != im.Hash ||
 		cfg.Config.Labels[LabelToolPrefix+"kubectl.version"] != "v1.36.4" || cfg.Architecture != "amd64" {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// A zip (tflint's releases are zips only) is unpacked by the package
+// stage's unzip, which the image then gets too.
+func TestZipToolIsUnpackedByUnzip(t *testing.T) {
+	t.Parallel()
+	zipped := strings.Replace(twoTools, "flux_{{trimV .Version}}_{{.OS}}_{{.Arch}}.tar.gz", "flux_{{.OS}}_{{.Arch}}.zip", 1)
+	im := image(t, zipped, amd64)
+	if !slices.Contains(im.Packages, "unzip") || im.Tag() == image(t, twoTools, amd64).Tag() {
+		t.Fatalf("packages %v; a zip tool must add unzip and change the tag", im.Packages)
+	}
+	st, err := im.State(Options{Merge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, op := range ops(t, st) {
+		if e := op.GetExec(); e != nil && strings.Contains(strings.Join(e.Meta.Args, " "), "unzip -p") {
+			found = strings.HasSuffix(strings.Join(e.Meta.Args, " "), "/in/flux_linux_amd64.zip flux")
+		}
+	}
+	if !found {
+		t.Fatal("no unzip step for the zipped tool")
 	}
 }

@@ -5,6 +5,7 @@ package fetch
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/bzip2"
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path"
 	"sync"
 
@@ -32,7 +34,16 @@ type Result struct {
 	Size     int64
 	// SHA256 is the digest of what was downloaded (empty if nothing was).
 	SHA256 string
-	Err    error
+	// Entries are the files of an archive (nil for a raw binary).
+	Entries []Entry
+	Err     error
+}
+
+// Entry is one file in an archive.
+type Entry struct {
+	Name string
+	// Executable: a regular file with an execute bit (or a symlink).
+	Executable bool
 }
 
 // Checker downloads artifacts with one HTTP client.
@@ -115,10 +126,7 @@ func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 	// One more byte than the cap, to tell a capped artifact from one that
 	// is exactly MaxArtifactSize.
 	body := io.TeeReader(io.LimitReader(resp.Body, MaxArtifactSize+1), io.MultiWriter(h, &size))
-	found, memberErr := false, error(nil)
-	if a.Member != "" {
-		found, memberErr = hasMember(body, a.Member)
-	}
+	entries, listErr := listEntries(body)
 	// Hash whatever the archive reader left unread.
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return fail(err)
@@ -128,11 +136,15 @@ func (c *Checker) Fetch(ctx context.Context, a lock.Artifact) Result {
 		return fail(fmt.Errorf("larger than %d MiB; ws does not download more for one tool", MaxArtifactSize>>20))
 	}
 	r.SHA256 = hex.EncodeToString(h.Sum(nil))
+	r.Entries = entries
 	if a.SHA256 != "" && r.SHA256 != a.SHA256 {
 		return r // a wrong artifact's members are beside the point
 	}
-	if a.Member != "" && !found {
-		r.Err = &lock.MemberError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Member: a.Member, Reason: memberErr}
+	if a.Member != "" && !hasEntry(entries, a.Member) {
+		if listErr == nil && entries == nil {
+			listErr = errNotArchive
+		}
+		r.Err = &lock.MemberError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Member: a.Member, Reason: listErr}
 	}
 	return r
 }
@@ -144,37 +156,77 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var errNotArchive = errors.New("not a tar archive")
+var errNotArchive = errors.New("not a tar or zip archive")
 
-// hasMember scans a tar stream, plain or gzip/bzip2 compressed (what
-// BuildKit unpacks too), for a regular file at member.
-func hasMember(r io.Reader, member string) (bool, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(3)
+func hasEntry(entries []Entry, member string) bool {
+	want := path.Clean(member)
+	for _, e := range entries {
+		if path.Clean(e.Name) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// listEntries lists the regular files (and symlinks) of a tar stream,
+// plain or gzip/bzip2 compressed (what BuildKit unpacks too), or of a zip.
+// Anything else is a raw file: no entries, no error.
+func listEntries(r io.Reader) ([]Entry, error) {
+	br := bufio.NewReaderSize(r, 1024)
+	magic, _ := br.Peek(512)
 	var tr *tar.Reader
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		tr = tar.NewReader(zr)
 	case bytes.HasPrefix(magic, []byte("BZh")):
 		tr = tar.NewReader(bzip2.NewReader(br))
-	default:
+	case bytes.HasPrefix(magic, []byte("PK\x03\x04")):
+		return zipEntries(br)
+	case len(magic) > 262 && string(magic[257:262]) == "ustar":
 		tr = tar.NewReader(br)
+	default:
+		return nil, nil
 	}
-	want := path.Clean(member)
+	var out []Entry
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return false, nil
+			return out, nil
 		}
 		if err != nil {
-			return false, errNotArchive
+			return out, errNotArchive
 		}
-		if path.Clean(hdr.Name) == want && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeSymlink) {
-			return true, nil
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeSymlink:
+			out = append(out, Entry{Name: path.Clean(hdr.Name), Executable: hdr.Typeflag == tar.TypeSymlink || hdr.Mode&0o111 != 0})
 		}
 	}
+}
+
+// zipEntries reads a zip, which needs random access, into memory (the
+// download is capped already).
+func zipEntries(r io.Reader) ([]Entry, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, errNotArchive
+	}
+	var out []Entry
+	for _, f := range zr.File {
+		mode := f.Mode()
+		if mode.IsRegular() || mode&os.ModeSymlink != 0 {
+			// Zips made on Windows carry no Unix modes: a file there is
+			// as executable as it gets.
+			exec := mode&0o111 != 0 || f.CreatorVersion>>8 == 0
+			out = append(out, Entry{Name: path.Clean(f.Name), Executable: exec})
+		}
+	}
+	return out, nil
 }

@@ -36,9 +36,12 @@ type Lock struct {
 	// Warnings are problems the user opted into, such as an unpinned base.
 	Warnings []string
 
-	name  string // file name used in messages
-	raw   []byte
-	edits []edit
+	name string // file name used in messages
+	raw  []byte
+	// toolsKey and toolsNode place the tools mapping, for adding and
+	// removing tools (tooledit.go).
+	toolsKey, toolsNode *yaml.Node
+	edits               []edit
 }
 
 // Base is the workspace stage's starting point.
@@ -117,6 +120,7 @@ type Tool struct {
 	// SHA256 maps a platform to the artifact's lowercase hex digest.
 	SHA256 map[Platform]string
 
+	keyNode     *yaml.Node
 	versionNode *yaml.Node
 	shaNodes    map[Platform]*yaml.Node
 }

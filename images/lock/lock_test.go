@@ -98,7 +98,7 @@ func TestParseProblems(t *testing.T) {
 		{"unpinned base", [2]string{"@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", ""},
 			`tools.lock:4:10: base image "registry.example/debian:bookworm" is not pinned by digest`},
 		{"template that does not render", [2]string{"{{.Version}}/{{.OS}}", "{{.Versoin}}/{{.OS}}"},
-			`tools.lock:19:10: tool "kubectl": url template does not render: unknown field .Versoin (known: .Version, .OS, .Arch, .Variant and trimV)`},
+			`tools.lock:19:10: tool "kubectl": url template does not render: unknown field .Versoin (known: .Version, .OS, .Arch, .Variant; functions trimV, trimPrefix, pathEscape, title, alias)`},
 		{"template that does not parse", [2]string{"{{trimV .Version}}", "{{trimV .Version}"},
 			`tools.lock:12:10: tool "flux": url template does not render: bad character U+007D '}'`},
 		{"checksum for an undeclared platform", [2]string{"      linux/arm64: 'dcab", "      linux/riscv64: 'dcab"},

@@ -189,6 +189,7 @@ func (p *parser) parseTop(m *yaml.Node, l *Lock) {
 		p.parsePlatforms(f.value, l)
 	}
 	if f, ok := fs["tools"]; ok {
+		l.toolsKey, l.toolsNode = f.key, f.value
 		p.parseTools(f.value, l)
 	}
 	if f, ok := fs["workspace"]; ok {
@@ -417,7 +418,7 @@ func (p *parser) parseTool(k, n *yaml.Node, platforms []Platform) *Tool {
 		p.at(n, name, "must be a mapping with version, url and sha256")
 		return nil
 	}
-	t := &Tool{Name: name, Bin: name, SHA256: map[Platform]string{}, shaNodes: map[Platform]*yaml.Node{}}
+	t := &Tool{Name: name, Bin: name, SHA256: map[Platform]string{}, shaNodes: map[Platform]*yaml.Node{}, keyNode: k}
 	fs := p.fields(n, name, "tool", "version", "source", "url", "extract", "bin", "sha256", "checksums")
 	for _, key := range []string{"version", "url", "sha256"} {
 		if _, ok := fs[key]; !ok {

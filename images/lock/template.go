@@ -2,6 +2,7 @@ package lock
 
 import (
 	"errors"
+	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
@@ -17,8 +18,32 @@ type templateData struct {
 	Variant string
 }
 
+// templateFuncs spell a platform or version the way upstream asset names
+// do (ws lock add writes them):
+//
+//	{{trimV .Version}}                      v1.2.3 → 1.2.3
+//	{{trimPrefix "kustomize/" .Version}}    a monorepo's tag → v5.4.3
+//	{{pathEscape .Version}}                 kustomize/v5.4.3 → kustomize%2Fv5.4.3 (in a URL path)
+//	{{title .OS}}                           linux → Linux
+//	{{alias .Arch "amd64=x86_64" "arm64=aarch64"}}  any other value stays as it is
 var templateFuncs = template.FuncMap{
-	"trimV": func(s string) string { return strings.TrimPrefix(s, "v") },
+	"trimV":      func(s string) string { return strings.TrimPrefix(s, "v") },
+	"trimPrefix": func(prefix, s string) string { return strings.TrimPrefix(s, prefix) },
+	"pathEscape": url.PathEscape,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+	"alias": func(s string, pairs ...string) string {
+		for _, p := range pairs {
+			if from, to, ok := strings.Cut(p, "="); ok && from == s {
+				return to
+			}
+		}
+		return s
+	},
 }
 
 // Render renders a tools.lock template (url, extract, checksums) for a
@@ -52,7 +77,7 @@ var (
 func cleanTemplateError(err error) error {
 	msg := templatePosRe.ReplaceAllString(err.Error(), "")
 	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
-		msg = "unknown field ." + m[1] + " (known: .Version, .OS, .Arch, .Variant and trimV)"
+		msg = "unknown field ." + m[1] + " (known: .Version, .OS, .Arch, .Variant; functions trimV, trimPrefix, pathEscape, title, alias)"
 	}
 	return errors.New(msg)
 }
