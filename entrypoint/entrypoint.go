@@ -37,6 +37,13 @@ const (
 	SumsFile = ".sums"
 	// DockerInit is Docker's own init, which the watcher runs the command under.
 	DockerInit = "/sbin/docker-init"
+	// ExecDir holds one file per command running in a kept container: its
+	// process group, for signals, and the idle clock's evidence.
+	ExecDir = SecretsDir + "/.exec"
+	// IdleFile holds the seconds a kept container has had no command.
+	IdleFile = SecretsDir + "/.idle"
+	// ReadyLine is what a kept container prints once it takes commands.
+	ReadyLine = "ws: workspace ready"
 )
 
 // TarExtract is the command that unpacks a delivery into SecretsDir,
@@ -57,6 +64,14 @@ const (
 	EnvSecrets = "WS_SECRETS"
 	// EnvReadOnly says the root file system is read-only.
 	EnvReadOnly = "WS_READ_ONLY"
+	// EnvKeep (seconds) makes the entrypoint keep the container: once the
+	// secrets are in it prints ReadyLine and waits, and ends the container
+	// after that many seconds with no command running.
+	EnvKeep = "WS_KEEP"
+	// EnvExec (a token of ws's) runs the entrypoint as the wrapper of one
+	// command exec'd into a kept container: it writes the process group to
+	// signal into ExecDir/<token>, waits, and warns about changed secrets.
+	EnvExec = "WS_EXEC"
 	// EnvFail is the test hook: "setup" makes the setup fail, so tests
 	// can check how ws reports it. ws passes it on from its own
 	// environment (WS_ENTRYPOINT_FAIL=setup ws exec …), never from a lock.
@@ -93,7 +108,7 @@ var ReservedEnv = []string{
 var ReservedEnvPrefixes = []string{EnvPrefix, "LD_"}
 
 // ReservedSecretNames are the names in SecretsDir that ws itself uses.
-var ReservedSecretNames = []string{"gnupg", ".deliver", ReadyMarker, SumsFile}
+var ReservedSecretNames = []string{"gnupg", ".deliver", ReadyMarker, SumsFile, ".exec", ".idle"}
 
 // IsReservedEnv reports whether the variable name belongs to ws.
 func IsReservedEnv(name string) bool {

@@ -36,6 +36,7 @@ func TestScriptUsesTheContract(t *testing.T) {
 	literals := []string{
 		SecretsDir, DeliverPipe, SecretsDir + "/" + ReadyMarker, SumsFile, DockerInit,
 		EnvUID, EnvGID, EnvUser, EnvHome, EnvDelivery, EnvSecrets, EnvReadOnly, EnvFail, EnvKillGroup,
+		EnvKeep, EnvExec, ExecDir, IdleFile, ReadyLine,
 		DeliveryPipe + ")", DeliveryExec + ")",
 		strings.Join(TarExtract, " "),
 	}

@@ -44,6 +44,8 @@ type Docker interface {
 	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
 	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+	ContainerExecStart(ctx context.Context, execID string, config container.ExecStartOptions) error
+	ContainerExecResize(ctx context.Context, execID string, options container.ResizeOptions) error
 	CopyFromContainer(ctx context.Context, id, srcPath string) (io.ReadCloser, container.PathStat, error)
 	CopyToContainer(ctx context.Context, id, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
 	ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error)
@@ -118,7 +120,8 @@ func (l *Launcher) RemoveStale(ctx context.Context, root string) error {
 	host, _ := os.Hostname()
 	for _, c := range list {
 		pid, _ := strconv.Atoi(c.Labels[LabelPID])
-		if c.Labels[LabelHost] != host || pid <= 0 || processAlive(pid) {
+		// A kept container outlives the ws that started it by design.
+		if c.Labels[LabelKept] == "1" || c.Labels[LabelHost] != host || pid <= 0 || processAlive(pid) {
 			continue
 		}
 		if err := l.Docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
@@ -148,6 +151,9 @@ func (l *Launcher) Run(ctx context.Context, p Plan, pay Payload, stdio IO) error
 				return fmt.Errorf("prepare mount %s: %w", m.Source, err)
 			}
 		}
+	}
+	if p.Keep {
+		return l.runKept(ctx, p, pay, stdio, signals)
 	}
 	d, err := newDelivery(p, pay)
 	if err != nil {
@@ -290,7 +296,7 @@ func (l *Launcher) resize(ctx context.Context, id string, stdin io.Reader) {
 	if !ok {
 		return
 	}
-	w, h, err := term.GetSize(int(f.Fd()))
+	w, h, err := termSize(f)
 	if err != nil {
 		return
 	}
@@ -309,3 +315,5 @@ func randomSuffix() string {
 	rand.Read(b) //nolint:errcheck // crypto/rand does not fail on Linux
 	return hex.EncodeToString(b)
 }
+
+func termSize(f *os.File) (int, int, error) { return term.GetSize(int(f.Fd())) }

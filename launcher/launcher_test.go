@@ -100,6 +100,14 @@ func (f *fakeDocker) ContainerExecAttach(context.Context, string, container.Exec
 	return types.HijackedResponse{}, errors.New("not reached in these tests")
 }
 
+func (f *fakeDocker) ContainerExecStart(context.Context, string, container.ExecStartOptions) error {
+	return nil
+}
+
+func (f *fakeDocker) ContainerExecResize(context.Context, string, container.ResizeOptions) error {
+	return nil
+}
+
 func (f *fakeDocker) ContainerExecInspect(context.Context, string) (container.ExecInspect, error) {
 	return container.ExecInspect{}, nil
 }

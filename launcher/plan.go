@@ -1,6 +1,8 @@
 package launcher
 
 import (
+	"time"
+
 	"github.com/ws-tools/ws/entrypoint"
 )
 
@@ -47,6 +49,14 @@ type Plan struct {
 	// Labels mark the container as ws's, this workspace's and this
 	// process's (see RemoveStale).
 	Labels map[string]string
+	// Keep runs the command in a running workspace container (started by
+	// the first run, stopped by itself after Idle with no command running)
+	// instead of a container of its own.
+	Keep bool
+	Idle time.Duration
+	// Key names everything a kept container was started with; a run whose
+	// key differs (another lock, -e, secret, trust) gets a fresh one.
+	Key string
 }
 
 // Mount is one host path in the container.
@@ -102,6 +112,9 @@ type Payload struct {
 type Decrypted struct {
 	Secret
 	Plain []byte
+	// CipherSum is the sha256 of the encrypted file: a re-encrypted secret
+	// starts a fresh kept container.
+	CipherSum string
 }
 
 // files are what must be in SecretsDir before the command starts.

@@ -79,6 +79,8 @@ func newApp(e *Env) *cli.App {
 			newExecCommand(e),
 			newBuildCommand(e),
 			newDoctorCommand(e),
+			newPsCommand(e),
+			newStopCommand(e),
 			newTrustCommand(e),
 			newUntrustCommand(e),
 			newLockCommand(e),

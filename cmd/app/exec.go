@@ -26,6 +26,7 @@ type runOptions struct {
 	gpg         bool
 	gitWritable bool
 	trust       bool
+	fresh       bool
 	tty         bool
 	env         cli.StringSlice
 	volumes     cli.StringSlice
@@ -40,6 +41,7 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
 		&cli.BoolFlag{Name: "gpg", Usage: "forward the GPG agent even when no secret is PGP-encrypted", Destination: &o.gpg},
 		&cli.BoolFlag{Name: "git-writable", Usage: "let the workspace write .git/hooks and .git/config (read-only by default: the host's git runs code from them)", Destination: &o.gitWritable},
+		&cli.BoolFlag{Name: "fresh", Usage: "run in a container of its own, removed after it (also " + plan.EnvFresh + "=1); default: the workspace's kept container", Destination: &o.fresh},
 		&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (for CI on its own checkout; also " + plan.EnvTrust + "=1)", Destination: &o.trust},
 		&cli.BoolFlag{Name: "read-only", Usage: "read-only root file system (HOME and /tmp are tmpfs)", Destination: &o.readOnly},
 	}
@@ -47,7 +49,7 @@ func runFlags(o *runOptions) []cli.Flag {
 
 func (o runOptions) flags() plan.Flags {
 	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, GPG: o.gpg,
-		ReadOnly: o.readOnly, GitWritable: o.gitWritable}
+		ReadOnly: o.readOnly, GitWritable: o.gitWritable, Fresh: o.fresh}
 }
 
 func newExecCommand(e *Env) *cli.Command {

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	os.Unsetenv("WS_TRUST")
+	// The tests of one run per container say so here; the kept
+	// workspace's own tests (kept_test.go) clear it.
+	os.Setenv("WS_FRESH", "1")
 	build := exec.Command("go", "build", "-o", wsBin, "github.com/ws-tools/ws/cmd/ws")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -5,10 +5,14 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ws-tools/ws/entrypoint"
 	"github.com/ws-tools/ws/images/definition"
@@ -35,6 +39,8 @@ type Flags struct {
 	ReadOnly bool
 	// GitWritable lets the container write .git/hooks and .git/config.
 	GitWritable bool
+	// Fresh runs the command in a container of its own, removed after it.
+	Fresh bool
 }
 
 // Input is everything a plan depends on.
@@ -121,7 +127,39 @@ func Make(in Input) (launcher.Plan, error) {
 	default:
 		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG}
 	}
+	p.Keep = !in.Flags.Fresh && (in.Lock.Workspace.Keep == nil || *in.Lock.Workspace.Keep) && in.Getenv(EnvFresh) != "1"
+	p.Idle = in.Lock.Workspace.Idle
+	if p.Idle == 0 {
+		p.Idle = DefaultIdle
+	}
+	p.Key = key(p, in.Verdict.Reach)
 	return p, nil
+}
+
+// EnvFresh set to 1 is --fresh for every run (scripts that want nothing
+// left running).
+const EnvFresh = "WS_FRESH"
+
+// DefaultIdle is how long a kept workspace waits for the next command.
+const DefaultIdle = 15 * time.Minute
+
+// key hashes what a kept container is started with: a run that differs
+// in any of it must not reuse the container. The caller's directory,
+// command and terminal are per command, so they are not in it.
+func key(p launcher.Plan, reach lock.Reach) string {
+	b, _ := json.Marshal(struct {
+		Image, Root, Hostname, Network, Delivery string
+		User                                     entrypoint.User
+		Env                                      []string
+		Mounts                                   []launcher.Mount
+		ReadOnly                                 bool
+		Secrets                                  []launcher.Secret
+		GPG                                      launcher.GPGPlan
+		Idle                                     time.Duration
+		Reach                                    lock.Reach
+	}{p.Image, p.Root, p.Hostname, p.Network, p.Delivery, p.User, p.Env, p.Mounts, p.ReadOnly, p.Secrets, p.GPG, p.Idle, reach})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // gitGuards mount the places the host's git runs code from read-only over

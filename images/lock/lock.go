@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -74,6 +75,12 @@ type Workspace struct {
 	// GitWritable lets the container write .git/hooks and .git/config,
 	// which the host's git runs code from (off unless asked).
 	GitWritable bool
+	// Keep is whether ws exec/enter reuse a running workspace container
+	// (nil: the default, yes).
+	Keep *bool
+	// Idle is how long a kept container lives with no command running
+	// (0: the default).
+	Idle time.Duration
 }
 
 // SecretFile is one credential: a sops file in the repository, exposed in

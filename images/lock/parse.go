@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -263,7 +264,25 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		p.at(n, "", "workspace must be a mapping with env, mounts and network")
 		return
 	}
-	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets", "git_writable")
+	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets", "git_writable", "keep", "idle")
+	if f, ok := fs["keep"]; ok {
+		if v, ok := p.scalar(f, "", "workspace keep"); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				p.at(f.value, "", "workspace keep must be true or false")
+			}
+			l.Workspace.Keep = &b
+		}
+	}
+	if f, ok := fs["idle"]; ok {
+		if v, ok := p.scalar(f, "", "workspace idle"); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				p.at(f.value, "", "workspace idle %q: write a duration of a second or more, e.g. 15m, 90s", v)
+			}
+			l.Workspace.Idle = d
+		}
+	}
 	list := func(key string, check func(string) bool, want string) []string {
 		f, ok := fs[key]
 		if !ok || f.value.Tag == "!!null" {

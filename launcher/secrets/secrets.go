@@ -5,6 +5,8 @@ package secrets
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -69,7 +71,8 @@ func Decrypt(root string, specs []launcher.Secret) (out []launcher.Decrypted, pg
 		if err != nil {
 			return nil, nil, err
 		}
-		out = append(out, launcher.Decrypted{Secret: s, Plain: plain})
+		sum := sha256.Sum256(data)
+		out = append(out, launcher.Decrypted{Secret: s, Plain: plain, CipherSum: hex.EncodeToString(sum[:])})
 		for _, fp := range recipients {
 			if !slices.Contains(pgp, fp) {
 				pgp = append(pgp, fp)
