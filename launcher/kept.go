@@ -41,7 +41,9 @@ const (
 // GoneError is a kept container that stopped under a command.
 type GoneError struct{ Why string }
 
-func (e *GoneError) Error() string { return "the workspace container stopped while the command ran: " + e.Why }
+func (e *GoneError) Error() string {
+	return "the workspace container stopped while the command ran: " + e.Why
+}
 
 // Hint says what to do about it.
 func (e *GoneError) Hint() string {
