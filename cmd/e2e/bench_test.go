@@ -238,3 +238,89 @@ func BenchmarkExecWithSecrets(b *testing.B) {
 	b.ReportMetric(float64(ws)/float64(docker), "ratio")
 	b.ReportMetric(float64(decrypt.Microseconds())/1000/float64(b.N), "decrypt-ms")
 }
+
+// BenchmarkKeptExec: `ws exec -- true` into the kept workspace container
+// against `docker exec` of the same command into the same running
+// container, in the same run (target <= 1.3).
+func BenchmarkKeptExec(b *testing.B) {
+	w := execWorkspace(b)
+	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
+	warm := wsCmd(b, w.dir, "exec", "--", "true")
+	warm.Env = append(warm.Env, "WS_FRESH=")
+	if out, err := warm.CombinedOutput(); err != nil {
+		b.Fatalf("first ws exec: %v\n%s", err, out)
+	}
+	id := keptContainers(b, w.dir)[0]
+	var ws, docker time.Duration
+	for i := 0; i < b.N; i++ {
+		cmd := wsCmd(b, w.dir, "exec", "--", "true")
+		cmd.Env = append(cmd.Env, "WS_FRESH=")
+		ws += timeIt(b, func() {
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("ws exec: %v\n%s", err, out)
+			}
+		})
+		docker += timeIt(b, func() {
+			if out, err := exec.Command("docker", "exec", id, "true").CombinedOutput(); err != nil {
+				b.Fatalf("docker exec: %v\n%s", err, out)
+			}
+		})
+	}
+	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-kept-exec-ms")
+	b.ReportMetric(float64(docker.Milliseconds())/float64(b.N), "docker-exec-ms")
+	b.ReportMetric(float64(ws)/float64(docker), "ratio")
+}
+
+// BenchmarkKeptEnterFirstPrompt: `ws enter` with a kept container to its
+// prompt in tmux, against `docker exec -it` of a login shell into the same
+// container (target <= 1.3).
+func BenchmarkKeptEnterFirstPrompt(b *testing.B) {
+	w := execWorkspace(b)
+	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
+	warm := wsCmd(b, w.dir, "exec", "--", "true")
+	warm.Env = append(warm.Env, "WS_FRESH=")
+	if out, err := warm.CombinedOutput(); err != nil {
+		b.Fatalf("first ws exec: %v\n%s", err, out)
+	}
+	id := keptContainers(b, w.dir)[0]
+	prompt := func(argv ...string) time.Duration {
+		sock := filepath.Join(b.TempDir(), "tmux.sock")
+		start := time.Now()
+		if out, err := exec.Command("tmux", append([]string{"-S", sock, "new-session", "-d", "-x", "80", "-y", "24", "-e", "WS_FRESH="}, argv...)...).CombinedOutput(); err != nil {
+			b.Fatalf("tmux: %v\n%s", err, out)
+		}
+		defer exec.Command("tmux", "-S", sock, "kill-server").Run()
+		for {
+			out, _ := exec.Command("tmux", "-S", sock, "capture-pane", "-p").Output()
+			if strings.Contains(string(out), "@ws-") {
+				return time.Since(start)
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("no prompt:\n%s", out)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var ws, docker time.Duration
+	for i := 0; i < b.N; i++ {
+		ws += prompt(wsBin, "-C", w.dir, "enter")
+		docker += prompt("docker", "exec", "-it", "-e", "HOME=/root", "-w", w.dir, id, "/bin/bash", "-l")
+	}
+	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-kept-enter-ms")
+	b.ReportMetric(float64(docker.Milliseconds())/float64(b.N), "docker-exec-it-ms")
+	b.ReportMetric(float64(ws)/float64(docker), "ratio")
+}
+
+// BenchmarkStartup: `ws --version` against `docker --version` in the same
+// run (the issue's target is <= 1.0: today sops' cloud KMS packages
+// initialise on every start, decrypting or not).
+func BenchmarkStartup(b *testing.B) {
+	var ws, docker time.Duration
+	for i := 0; i < b.N; i++ {
+		ws += timeIt(b, func() { exec.Command(wsBin, "--version").Run() })
+		docker += timeIt(b, func() { exec.Command("docker", "--version").Run() })
+	}
+	b.ReportMetric(float64(ws.Microseconds())/1000/float64(b.N), "ws-version-ms")
+	b.ReportMetric(float64(docker.Microseconds())/1000/float64(b.N), "docker-version-ms")
+	b.ReportMetric(float64(ws)/float64(docker), "ratio")
+}
