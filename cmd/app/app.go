@@ -80,6 +80,8 @@ func newApp(e *Env) *cli.App {
 			newBuildCommand(e),
 			newDoctorCommand(e),
 			newPsCommand(e),
+			newShimsCommand(e),
+			newShimCommand(e),
 			newStopCommand(e),
 			newTrustCommand(e),
 			newUntrustCommand(e),

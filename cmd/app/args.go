@@ -36,7 +36,7 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		out = append(out, a)
-		if cmd.Name == "exec" {
+		if cmd.Name == "exec" || cmd.Name == "shim" {
 			// exec's arguments are a command line: its flags are its own.
 			return append(out, args[i+1:]...)
 		}

@@ -18,6 +18,8 @@ const (
 	// exitWsFailed: ws itself failed: bad usage, invalid tools.lock, Docker
 	// or BuildKit errors.
 	exitWsFailed = 125
+	// exitNotFound: a shim's tool exists nowhere (as a shell says it).
+	exitNotFound = 127
 )
 
 const exitCodesHelp = `EXIT STATUS:
@@ -55,6 +57,10 @@ func exitCode(err error) int {
 	var ee *launcher.ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	var nf *notFoundError
+	if errors.As(err, &nf) {
+		return exitNotFound
 	}
 	var cf checkFailure
 	if errors.As(err, &cf) && cf.CheckFailed() {

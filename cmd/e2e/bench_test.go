@@ -324,3 +324,33 @@ func BenchmarkStartup(b *testing.B) {
 	b.ReportMetric(float64(docker.Microseconds())/1000/float64(b.N), "docker-version-ms")
 	b.ReportMetric(float64(ws)/float64(docker), "ratio")
 }
+
+// BenchmarkShim: a shim's `kubectl version --client` against `ws exec --
+// kubectl version --client`, both into the kept container (target <= 1.05).
+func BenchmarkShim(b *testing.B) {
+	w := execWorkspace(b)
+	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
+	shims := filepath.Join(b.TempDir(), "shims")
+	install := wsCmd(b, w.dir, "shims", "install", shims)
+	if out, err := install.CombinedOutput(); err != nil {
+		b.Fatalf("ws shims install: %v\n%s", err, out)
+	}
+	run := func(cmd *exec.Cmd) time.Duration {
+		cmd.Dir = w.dir
+		cmd.Env = append(os.Environ(), "WS_FRESH=")
+		return timeIt(b, func() {
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+			}
+		})
+	}
+	run(exec.Command(wsBin, "exec", "--", "true")) // start the kept container
+	var shim, ws time.Duration
+	for i := 0; i < b.N; i++ {
+		shim += run(exec.Command(filepath.Join(shims, "kubectl"), "version", "--client"))
+		ws += run(exec.Command(wsBin, "exec", "--", "kubectl", "version", "--client"))
+	}
+	b.ReportMetric(float64(shim.Milliseconds())/float64(b.N), "shim-ms")
+	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-exec-ms")
+	b.ReportMetric(float64(shim)/float64(ws), "ratio")
+}

@@ -242,3 +242,62 @@ func TestKeptExecSemantics(t *testing.T) {
 		t.Fatalf("container removed under a command: %v\n%s", err, stderr.String())
 	}
 }
+
+// With ws's shims on PATH, kubectl typed in a subdirectory of a trusted
+// workspace runs the pinned kubectl in the kept container with the
+// decrypted kubeconfig; outside any workspace it is the host's kubectl.
+func TestShimsRunThePinnedToolInsideAndTheHostsOutside(t *testing.T) {
+	w := secretsWorkspace(t, "pgp")
+	stopKept(t, w.dir)
+	in := needInfra(t)
+	home := t.TempDir()
+	shims := filepath.Join(home, "shims")
+	hostBin := filepath.Join(home, "host-bin")
+	os.MkdirAll(hostBin, 0o755)
+	if err := os.Symlink(in.kubectl.Path, filepath.Join(hostBin, "kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	r := runWsEnv(t, w.dir, kept, "shims", "install", shims)
+	if r.code != 0 || !strings.Contains(r.stdout, "export PATH='"+shims+"'") {
+		t.Fatalf("ws shims install exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, tool := range []string{"kubectl", "hello", "greet"} {
+		if _, err := os.Stat(filepath.Join(shims, tool)); err != nil {
+			t.Fatalf("no shim for %s: %v", tool, err)
+		}
+	}
+	hostKubeconfig := filepath.Join(home, "host-kubeconfig")
+	os.WriteFile(hostKubeconfig, []byte("apiVersion: v1\nkind: Config\ncurrent-context: host-context\ncontexts: [{name: host-context, context: {cluster: c}}]\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"), 0o644)
+	path := shims + ":" + hostBin + ":" + os.Getenv("PATH")
+	typed := func(dir string, args ...string) result {
+		t.Helper()
+		cmd := exec.Command("kubectl", args...)
+		cmd.Path = filepath.Join(shims, "kubectl")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+path, "WS_FRESH=", "GNUPGHOME="+gnupgHome(t), "KUBECONFIG="+hostKubeconfig)
+		return collect(t, cmd)
+	}
+	sub := filepath.Join(w.dir, "clusters", "prod")
+	os.MkdirAll(sub, 0o755)
+	if r := typed(sub, "config", "current-context"); r.code != 0 || r.stdout != "ws-e2e\n" {
+		t.Fatalf("in the workspace: exit %d, stdout %q (want the decrypted kubeconfig's context)", r.code, r.stdout)
+	}
+	// Shell completion calls the tool's own __complete: through the shim
+	// it is the pinned kubectl's answer.
+	if r := typed(sub, "__complete", "config", "current-c"); r.code != 0 || !strings.HasPrefix(r.stdout, "current-context") {
+		t.Fatalf("completion through the shim: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := typed(sub, "get", "--raw", "/nope", "--request-timeout=1s"); r.code == 0 {
+		t.Fatalf("a failing kubectl exited 0 through the shim")
+	}
+	if r := typed(home, "config", "current-context"); r.code != 0 || r.stdout != "host-context\n" {
+		t.Fatalf("outside: exit %d, stdout %q (want the host's kubectl and kubeconfig)", r.code, r.stdout)
+	}
+	// Outside, with no host kubectl either: 127, naming who pins it.
+	cmd := exec.Command(filepath.Join(shims, "kubectl"), "version")
+	cmd.Dir = home
+	cmd.Env = append(os.Environ(), "PATH="+shims, "WS_FRESH=") // the shim names ws by its absolute path
+	if r := collect(t, cmd); r.code != 127 || !strings.Contains(r.stderr, "pinned by "+w.dir) {
+		t.Fatalf("no kubectl anywhere: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -109,6 +109,32 @@ func (s Store) Save(root string, r lock.Reach) error {
 	return nil
 }
 
+// All are every record of the store.
+func (s Store) All() ([]Record, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read trust records: %w", err)
+	}
+	var out []Record
+	for _, ent := range entries {
+		if !strings.HasSuffix(ent.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.Dir, ent.Name()))
+		if err != nil {
+			continue
+		}
+		var r Record
+		if json.Unmarshal(b, &r) == nil && r.Root != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // Forget removes root's record; it reports whether there was one.
 func (s Store) Forget(root string) (bool, error) {
 	p, err := s.path(root)
