@@ -29,7 +29,7 @@ func newShimsCommand(e *Env) *cli.Command {
 			"directory, with its exit status); outside any workspace that pins it, the next\n" +
 			"program of that name on PATH. Run ws shims again after a lock changes.",
 		OnUsageError: usageError,
-		Action: func(c *cli.Context) error { return runShimsInstall(e, c.Args().First()) },
+		Action:       func(c *cli.Context) error { return runShimsInstall(e, c.Args().First()) },
 		Subcommands: []*cli.Command{{
 			Name:         "install",
 			Usage:        "write one shim per pinned tool into DIR (default ~/.local/share/ws/shims)",
@@ -181,5 +181,6 @@ func runShim(ctx context.Context, e *Env, tool string, args []string) error {
 type notFoundError struct{ msg string }
 
 func (e *notFoundError) Error() string { return e.msg }
-func (e *notFoundError) Hint() string  { return "cd into a workspace that pins it, or install it on the host" }
-
+func (e *notFoundError) Hint() string {
+	return "cd into a workspace that pins it, or install it on the host"
+}
