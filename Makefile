@@ -8,12 +8,16 @@ PREFIX  ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
 .PHONY: build install test test-unit test-e2e bench lint fmt-check fuzz demo demo-down clean
 
+# ws-sops is ws's decryption helper (sops and its cloud KMS SDKs live
+# there, off ws's own start-up); ws finds it beside itself.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ws-sops ./cmd/ws-sops
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/ws $(DESTDIR)$(PREFIX)/bin/ws
+	install -m 0755 bin/ws-sops $(DESTDIR)$(PREFIX)/bin/ws-sops
 
 # Unit tests, then the end-to-end tests against a real Docker engine. The
 # e2e part skips what this machine lacks unless WS_E2E_REQUIRE=1 (CI).

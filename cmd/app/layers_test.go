@@ -133,3 +133,20 @@ func TestLayersCatchUpwardImports(t *testing.T) {
 		t.Errorf("allowed arrows reported: %v", v)
 	}
 }
+
+// ws itself must not link sops: its cloud KMS SDKs would initialise on
+// every start (ws --version included); ws-sops decrypts instead.
+func TestWsDoesNotLinkSops(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("go", "list", "-deps", "./cmd/ws")
+	cmd.Dir = projectRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/getsops/") || strings.Contains(dep, "/sopsfile") {
+			t.Fatalf("cmd/ws depends on %s: decryption belongs to cmd/ws-sops", dep)
+		}
+	}
+}

@@ -1,263 +1,159 @@
-// Package secrets decrypts the workspace's sops-encrypted credentials on
-// the host, in memory. It never writes plaintext anywhere: the bytes go to
-// the launcher, which streams them into the container's tmpfs.
+// Package secrets gets the workspace's sops-encrypted credentials
+// decrypted, in memory, by the ws-sops helper (cmd/ws-sops, which links
+// sops; ws itself does not, so runs that decrypt nothing do not pay for
+// sops' cloud KMS SDKs at start-up). The plaintext comes back through a
+// pipe: never a file, an argument or an environment variable.
 package secrets
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"time"
-
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/aes"
-	"github.com/getsops/sops/v3/cmd/sops/common"
-	"github.com/getsops/sops/v3/cmd/sops/formats"
-	"github.com/getsops/sops/v3/config"
-	"github.com/getsops/sops/v3/hcvault"
 
 	"github.com/ws-tools/ws/launcher"
-	"github.com/ws-tools/ws/launcher/hostkeys"
 )
+
+// EnvHelper names the ws-sops binary, where it is not beside ws.
+const EnvHelper = "WS_SOPS_HELPER"
+
+// HelperName is the helper's file name.
+const HelperName = "ws-sops"
+
+// Request is what ws asks the helper, on its stdin.
+type Request struct {
+	// Op is "decrypt" or "recipients".
+	Op      string            `json:"op"`
+	Root    string            `json:"root"`
+	Secrets []launcher.Secret `json:"secrets"`
+}
+
+// Response is the helper's answer, on its stdout.
+type Response struct {
+	Secrets []launcher.Decrypted `json:"secrets,omitempty"`
+	PGP     []string             `json:"pgp,omitempty"`
+	Error   *Error               `json:"error,omitempty"`
+}
 
 // Error is a credential that cannot be decrypted; its message is one line.
 type Error struct {
-	File string
-	Msg  string
-	hint string
-	// cause is sops' own error chain, for --debug: its "secring.gpg" half
-	// is noise, so it stays out of the message.
-	cause error
+	File string `json:"file"`
+	Msg  string `json:"msg"`
+	Fix  string `json:"hint,omitempty"`
+	// Cause is sops' own error chain, for --debug only.
+	Cause string `json:"cause,omitempty"`
 }
 
-// Unwrap gives sops' error.
-func (e *Error) Unwrap() error { return e.cause }
-
-func (e *Error) Error() string { return e.File + ": " + e.Msg }
+func (e *Error) Error() string {
+	if e.File == "" {
+		return e.Msg
+	}
+	return e.File + ": " + e.Msg
+}
 
 // Hint says what to do about it.
-func (e *Error) Hint() string { return e.hint }
+func (e *Error) Hint() string { return e.Fix }
+
+// Unwrap gives sops' error chain.
+func (e *Error) Unwrap() error {
+	if e.Cause == "" {
+		return nil
+	}
+	return errors.New(e.Cause)
+}
 
 // Decrypt decrypts every secret's file under root that exists (an optional
 // one that does not is skipped), stopping at the first failure. pgp lists
-// the PGP fingerprints the files are encrypted to, once each: the
-// workspace's gpg needs their public keys to edit the files with sops.
-func Decrypt(root string, specs []launcher.Secret) (out []launcher.Decrypted, pgp []string, err error) {
-	guardVault()
-	for _, s := range specs {
-		data, err := readInside(root, s.File)
-		var oe *outsideError
-		if errors.As(err, &oe) {
-			return nil, nil, &Error{File: s.File, Msg: oe.why,
-				hint: "a secret must be a regular file inside the repository; copy it in (encrypted) instead of linking"}
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			if s.Optional {
-				continue
-			}
-			return nil, nil, &Error{File: s.File, Msg: "no such file, but tools.lock lists it under workspace secrets",
-				hint: "add the file (encrypted with sops), or fix the workspace secrets list in tools.lock"}
-		}
-		if err != nil {
-			return nil, nil, &Error{File: s.File, Msg: "cannot read it: " + err.Error(),
-				hint: "check the file's permissions"}
-		}
-		plain, recipients, err := decrypt(s.File, data)
-		if err != nil {
-			return nil, nil, err
-		}
-		sum := sha256.Sum256(data)
-		out = append(out, launcher.Decrypted{Secret: s, Plain: plain, CipherSum: hex.EncodeToString(sum[:])})
-		for _, fp := range recipients {
-			if !slices.Contains(pgp, fp) {
-				pgp = append(pgp, fp)
-			}
-		}
+// the PGP fingerprints the files are encrypted to, once each.
+func Decrypt(root string, specs []launcher.Secret) ([]launcher.Decrypted, []string, error) {
+	if len(specs) == 0 {
+		return nil, nil, nil
 	}
-	return out, pgp, nil
+	res, err := ask(Request{Op: "decrypt", Root: root, Secrets: specs})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.Secrets, res.PGP, nil
 }
 
-// PGPRecipients are the PGP fingerprints the specs' files are encrypted
-// to, read from their sops metadata without decrypting; files that are
-// missing or not sops are left out (Decrypt reports them).
+// PGPRecipients are the PGP fingerprints the files are encrypted to, read
+// from their sops metadata without decrypting; files that are missing or
+// not sops are left out (Decrypt reports them).
 func PGPRecipients(root string, specs []launcher.Secret) []string {
-	var fps []string
-	for _, s := range specs {
-		data, err := readInside(root, s.File)
-		if err != nil {
-			continue
-		}
-		tree, err := yamlStore().LoadEncryptedFile(data)
-		if err != nil {
-			continue
-		}
-		for _, fp := range pgpOf(tree.Metadata) {
-			if !slices.Contains(fps, fp) {
-				fps = append(fps, fp)
-			}
-		}
+	res, err := ask(Request{Op: "recipients", Root: root, Secrets: specs})
+	if err != nil {
+		return nil
 	}
-	return fps
+	return res.PGP
 }
 
-// guardVault keeps sops from sending the user's VAULT_TOKEN to whatever
-// vault_address a repository's file names (sops allows every address by
-// default): unless the user chose an allowlist, ws allows none.
-func guardVault() {
-	if _, ok := os.LookupEnv(hcvault.SopsHCVaultAllowlist); !ok {
-		os.Setenv(hcvault.SopsHCVaultAllowlist, hcvault.AllowlistNoHosts) //nolint:errcheck // cannot fail for a valid name
-	}
+// HelperError is a ws-sops that cannot be found or run.
+type HelperError struct{ Err error }
+
+func (e *HelperError) Error() string { return "decrypt secrets: " + e.Err.Error() }
+func (e *HelperError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *HelperError) Hint() string {
+	return "ws decrypts with its helper " + HelperName + ", installed beside ws by make install (go build ./cmd/ws ./cmd/ws-sops builds both); or set " + EnvHelper
 }
 
-// outsideError is a secret path that is a link or leaves the repository.
-type outsideError struct{ why string }
-
-func (e *outsideError) Error() string { return e.why }
-
-// readInside reads root/rel only if it is a regular file inside root, with
-// no symbolic link on the way: a repository must not make ws decrypt (and
-// deliver) a file from elsewhere on the host.
-func readInside(root, rel string) ([]byte, error) {
-	if filepath.IsAbs(rel) || strings.Contains("/"+filepath.ToSlash(rel)+"/", "/../") {
-		return nil, &outsideError{"the path leaves the repository"}
+// Helper finds ws-sops: $WS_SOPS_HELPER, beside ws, else on PATH.
+func Helper() (string, error) {
+	if p := os.Getenv(EnvHelper); p != "" {
+		return p, nil
 	}
-	realRoot, err := filepath.EvalSymlinks(root)
+	if self, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(self); err == nil {
+			self = real
+		}
+		p := filepath.Join(filepath.Dir(self), HelperName)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(HelperName)
+	if err != nil {
+		return "", &HelperError{Err: fmt.Errorf("%s is neither beside ws nor on PATH", HelperName)}
+	}
+	return p, nil
+}
+
+func ask(req Request) (*Response, error) {
+	helper, err := Helper()
 	if err != nil {
 		return nil, err
 	}
-	p := realRoot
-	for _, part := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
-		p = filepath.Join(p, part)
-		st, err := os.Lstat(p)
-		if err != nil {
-			return nil, err
-		}
-		if st.Mode()&os.ModeSymlink != 0 {
-			return nil, &outsideError{"it is a symbolic link (" + strings.TrimPrefix(p, realRoot+"/") + "); ws decrypts only regular files inside the repository"}
-		}
-	}
-	if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
-		return nil, &outsideError{"not a regular file"}
-	}
-	return os.ReadFile(p)
-}
-
-func yamlStore() common.Store { return common.StoreForFormat(formats.Yaml, config.NewStoresConfig()) }
-
-func pgpOf(md sops.Metadata) []string {
-	var pgp []string
-	for _, group := range md.KeyGroups {
-		for _, k := range group {
-			if k.TypeToIdentifier() == "pgp" {
-				pgp = append(pgp, k.ToString())
-			}
-		}
-	}
-	return pgp
-}
-
-// decrypt is sops' decrypt.Data with the format forced to YAML (these files
-// have no suffix to detect it by), split up so each failure can say what
-// went wrong in one line instead of sops' error chain.
-func decrypt(name string, data []byte) (plain []byte, pgp []string, err error) {
-	store := yamlStore()
-	tree, err := store.LoadEncryptedFile(data)
-	if errors.Is(err, sops.MetadataNotFound) {
-		return nil, nil, &Error{File: name, Msg: "not encrypted with sops (no sops metadata)",
-			hint: "encrypt it: sops --encrypt --in-place " + name + " (never commit credentials in plaintext)"}
-	}
+	in, err := json.Marshal(req)
 	if err != nil {
-		return nil, nil, &Error{File: name, Msg: "not a sops YAML file: " + firstLine(err.Error()),
-			hint: "check the file with sops --decrypt " + name}
+		return nil, err
 	}
-	pgp = pgpOf(tree.Metadata)
-	key, err := tree.Metadata.GetDataKey()
-	if err != nil {
-		return nil, nil, keyError(name, tree.Metadata, err)
+	cmd := exec.Command(helper)
+	cmd.Stdin = bytes.NewReader(in)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr // gpg and pinentry talk to the user there
+	if err := cmd.Run(); err != nil {
+		return nil, &HelperError{Err: fmt.Errorf("%s: %w", helper, err)}
 	}
-	cipher := aes.NewCipher()
-	mac, err := tree.Decrypt(key, cipher)
-	if err != nil {
-		return nil, nil, &Error{File: name, Msg: "cannot decrypt its values: " + firstLine(err.Error()),
-			hint: "the file is damaged; restore it from git"}
+	var res Response
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return nil, &HelperError{Err: fmt.Errorf("%s answered: %w", helper, err)}
 	}
-	stored, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, key, tree.Metadata.LastModified.Format(time.RFC3339))
-	if err != nil || stored != mac {
-		return nil, nil, &Error{File: name, Msg: "MAC mismatch: the file was changed outside sops",
-			hint: "restore it from git, or re-encrypt it with sops after checking the change"}
+	wipe(out.Bytes())
+	if res.Error != nil {
+		return nil, res.Error
 	}
-	plain, err = store.EmitPlainFile(tree.Branches)
-	return plain, pgp, err
+	return &res, nil
 }
 
-// keyError says which recipients the file has and what the host lacks.
-func keyError(name string, md sops.Metadata, err error) error {
-	var pgp, age, other []string
-	for _, group := range md.KeyGroups {
-		for _, k := range group {
-			switch k.TypeToIdentifier() {
-			case "pgp":
-				pgp = append(pgp, k.ToString())
-			case "age":
-				age = append(age, k.ToString())
-			default:
-				other = append(other, k.TypeToIdentifier()+" "+k.ToString())
-			}
-		}
+// wipe overwrites the helper's answer once it is decoded: it held the
+// plaintext, which now lives only in the Decrypted values.
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
 	}
-	// Say what exactly this host lacks for each kind of recipient, when
-	// that can be found out without decrypting; else a general hint.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var recipients, reasons, hints []string
-	for i := range pgp {
-		pgp[i] = launcher.Printable(pgp[i])
-	}
-	for i := range age {
-		age[i] = launcher.Printable(age[i])
-	}
-	for i := range other {
-		other[i] = launcher.Printable(other[i])
-	}
-	if len(pgp) > 0 {
-		recipients = append(recipients, "pgp "+strings.Join(pgp, ", "))
-		if p := hostkeys.PGP(ctx, pgp); p != nil {
-			reasons = append(reasons, "pgp: "+p.Msg)
-			hints = append(hints, "for pgp: "+p.Fix)
-		} else {
-			hints = append(hints, "for pgp: a running gpg-agent with the secret key of "+pgp[0]+" (gpg --list-secret-keys "+pgp[0]+")")
-		}
-	}
-	if len(age) > 0 {
-		recipients = append(recipients, "age "+strings.Join(age, ", "))
-		if p := hostkeys.Age(age); p != nil {
-			reasons = append(reasons, "age: "+p.Msg)
-			hints = append(hints, "for age: "+p.Fix)
-		} else {
-			hints = append(hints, "for age: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY to the identity of "+age[0])
-		}
-	}
-	recipients = append(recipients, other...)
-	if len(other) > 0 {
-		if strings.HasPrefix(other[0], hcvault.KeyTypeIdentifier) && os.Getenv(hcvault.SopsHCVaultAllowlist) == hcvault.AllowlistNoHosts {
-			hints = append(hints, "for HashiCorp Vault: ws sends your Vault token to no address a repository names; set "+hcvault.SopsHCVaultAllowlist+" to your Vault's address to allow it")
-		} else {
-			hints = append(hints, "for cloud KMS: credentials for "+other[0])
-		}
-	}
-	msg := "no key on this host decrypts it (recipients: " + strings.Join(recipients, "; ") + ")"
-	if len(reasons) > 0 {
-		msg = "this host cannot decrypt it (recipients: " + strings.Join(recipients, "; ") + "): " + strings.Join(reasons, "; ")
-	}
-	return &Error{File: name, Msg: msg, hint: strings.Join(hints, "; "), cause: err}
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

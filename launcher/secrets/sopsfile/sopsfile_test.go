@@ -1,4 +1,4 @@
-package secrets
+package sopsfile
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
-const fixtures = "../../testdata/sops"
+const fixtures = "../../../testdata/sops"
 
 // defaults is the convention: kubeconfig and talosconfig at the root.
 var defaults = []launcher.Secret{
@@ -40,7 +40,7 @@ func gnupgHome(t *testing.T) string {
 		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 		os.RemoveAll(home)
 	})
-	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", "../../testdata/gpg/key.sec.asc").CombinedOutput(); err != nil {
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", "../../../testdata/gpg/key.sec.asc").CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	return home
@@ -62,7 +62,7 @@ func TestDecryptPGPThroughAgent(t *testing.T) {
 }
 
 func TestDecryptAge(t *testing.T) {
-	key, _ := filepath.Abs("../../testdata/age/keys.txt")
+	key, _ := filepath.Abs("../../../testdata/age/keys.txt")
 	t.Setenv("SOPS_AGE_KEY_FILE", key)
 	got, _, err := Decrypt(filepath.Join(fixtures, "age"), defaults[:1])
 	if err != nil || !strings.Contains(string(got[0].Plain), "token: ws-e2e-token-age") {
@@ -108,7 +108,7 @@ func TestDecryptFailures(t *testing.T) {
 		t.Errorf("age without its key file: %v", err)
 	}
 	// With the key, a file changed outside sops fails its MAC check.
-	key, _ := filepath.Abs("../../testdata/age/keys.txt")
+	key, _ := filepath.Abs("../../../testdata/age/keys.txt")
 	t.Setenv("SOPS_AGE_KEY_FILE", key)
 	if _, _, err := Decrypt(dir, []launcher.Secret{{Name: "t", File: "tampered"}}); err == nil || !strings.Contains(err.Error(), "MAC mismatch") {
 		t.Errorf("tampered: %v", err)
@@ -120,7 +120,7 @@ func TestDecryptFailures(t *testing.T) {
 }
 
 func fingerprint(t *testing.T) string {
-	b, err := os.ReadFile("../../testdata/gpg/key.fpr")
+	b, err := os.ReadFile("../../../testdata/gpg/key.fpr")
 	if err != nil {
 		t.Fatal(err)
 	}
