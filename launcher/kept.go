@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -85,6 +86,30 @@ func (l *Launcher) runKept(ctx context.Context, p Plan, pay Payload, stdio IO, s
 }
 
 const notRunning = "it was not running"
+
+// RunIfKept runs p's command in the workspace's running kept container,
+// if there is one with the run's key: the common case of a warm
+// workspace, which then needs no image check or clean-up first. ran is
+// false when there is none (the caller goes on with Run).
+func (l *Launcher) RunIfKept(ctx context.Context, p Plan, pay Payload, stdio IO) (ran bool, err error) {
+	if !p.Keep {
+		return false, nil
+	}
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(signals)
+	list, err := l.Docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelKey+"="+keptKey(p, pay)), filters.Arg("label", LabelWorkspace+"="+WorkspaceID(p.Root)))})
+	if err != nil || len(list) == 0 || list[0].State != "running" {
+		return false, nil
+	}
+	err = l.execIn(ctx, list[0].ID, p, stdio, signals)
+	var gone *GoneError
+	if errors.As(err, &gone) && gone.Why == notRunning {
+		return false, nil
+	}
+	return true, err
+}
 
 // findOrStart returns the running kept container with key, removing the
 // workspace's others, or starts one. A lock file serialises it per
@@ -237,6 +262,7 @@ func (l *Launcher) execIn(ctx context.Context, id string, p Plan, stdio IO, sign
 	if p.TTY && p.Term != "" {
 		env = append(env, "TERM="+p.Term)
 	}
+	l.debug("exec into the kept container", "id", id[:12])
 	ex, err := l.Docker.ContainerExecCreate(ctx, id, container.ExecOptions{
 		User: fmt.Sprintf("%d:%d", p.User.UID, p.User.GID), Env: env, WorkingDir: p.Dir, Tty: p.TTY,
 		AttachStdin: stdio.Stdin != nil, AttachStdout: true, AttachStderr: true,

@@ -129,6 +129,11 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil {
 		return err
 	}
+	ln := &launcher.Launcher{Docker: docker, CacheDir: e.CacheDir, Log: e.Log}
+	stdio := launcher.IO{Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr}
+	if ran, err := ln.RunIfKept(ctx, p, pay, stdio); ran {
+		return err
+	}
 	im, err := definition.New(l, lock.HostPlatform())
 	if err != nil {
 		return err
@@ -143,11 +148,10 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		fmt.Fprintf(e.Stderr, "built %s\n", res.Tag)
 	}
 	e.Log.Debug("image ready", "tag", res.Tag)
-	ln := &launcher.Launcher{Docker: docker, CacheDir: e.CacheDir, Log: e.Log}
 	if err := ln.RemoveStale(ctx, p.Root); err != nil {
 		return err
 	}
-	return ln.Run(ctx, p, pay, launcher.IO{Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	return ln.Run(ctx, p, pay, stdio)
 }
 
 // preparePayload decrypts the plan's secrets and finds the agent to

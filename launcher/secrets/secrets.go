@@ -69,7 +69,7 @@ func (e *Error) Unwrap() error {
 // one that does not is skipped), stopping at the first failure. pgp lists
 // the PGP fingerprints the files are encrypted to, once each.
 func Decrypt(root string, specs []launcher.Secret) ([]launcher.Decrypted, []string, error) {
-	if len(specs) == 0 {
+	if specs = present(root, specs); len(specs) == 0 {
 		return nil, nil, nil
 	}
 	res, err := ask(Request{Op: "decrypt", Root: root, Secrets: specs})
@@ -83,11 +83,27 @@ func Decrypt(root string, specs []launcher.Secret) ([]launcher.Decrypted, []stri
 // from their sops metadata without decrypting; files that are missing or
 // not sops are left out (Decrypt reports them).
 func PGPRecipients(root string, specs []launcher.Secret) []string {
+	if specs = present(root, specs); len(specs) == 0 {
+		return nil
+	}
 	res, err := ask(Request{Op: "recipients", Root: root, Secrets: specs})
 	if err != nil {
 		return nil
 	}
 	return res.PGP
+}
+
+// present drops the optional secrets whose file is not there (a workspace
+// without kubeconfig or talosconfig), so such a run starts no helper.
+func present(root string, specs []launcher.Secret) []launcher.Secret {
+	var out []launcher.Secret
+	for _, s := range specs {
+		if _, err := os.Lstat(filepath.Join(root, s.File)); err != nil && s.Optional {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // HelperError is a ws-sops that cannot be found or run.
