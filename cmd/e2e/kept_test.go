@@ -60,6 +60,11 @@ func TestKeptWorkspaceIsReusedAndRenewed(t *testing.T) {
 		t.Fatalf("the kept workspace lacks the kubeconfig: %q", r.stdout)
 	}
 	first := one("first run")
+	// A credential changed inside is warned about after the command, as in
+	// a container of its own.
+	if r := run("--", "sh", "-c", `echo "# changed" >>"$KUBECONFIG"`); !strings.Contains(r.stderr, "ws: warning: kubeconfig changed in the workspace") {
+		t.Fatalf("no changed-credential warning from the kept container:\n%s", r.stderr)
+	}
 	run("--", "true")
 	if id := one("second run"); id != first {
 		t.Fatalf("the second run used another container: %s, then %s", first, id)
@@ -299,5 +304,42 @@ func TestShimsRunThePinnedToolInsideAndTheHostsOutside(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PATH="+shims, "WS_FRESH=") // the shim names ws by its absolute path
 	if r := collect(t, cmd); r.code != 127 || !strings.Contains(r.stderr, "pinned by "+w.dir) {
 		t.Fatalf("no kubectl anywhere: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// ws enter with a kept container: a prompt, the terminal's size followed,
+// the shell's exit status passed back.
+func TestKeptEnterInTmux(t *testing.T) {
+	w := execWorkspace(t)
+	stopKept(t, w.dir)
+	if r := runWsEnv(t, w.dir, kept, "exec", "--", "true"); r.code != 0 {
+		t.Fatalf("first run exited %d", r.code)
+	}
+	id := keptContainers(t, w.dir)
+	status := filepath.Join(t.TempDir(), "status")
+	term := newTerminal(t, "100", "30", "sh", "-c", "cd "+w.dir+" && WS_FRESH= "+wsBin+" enter; echo $? >"+status+"; sleep 600")
+	term.waitFor("the prompt", func(s string) bool { return strings.Contains(s, "@ws-") })
+	term.send("stty size", "Enter")
+	term.waitForText("30 100")
+	term.tmux("resize-window", "-x", "90", "-y", "20")
+	time.Sleep(300 * time.Millisecond)
+	term.send("clear; stty size", "Enter")
+	term.waitForText("20 90")
+	term.send("exit 3", "Enter")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(status); err == nil && strings.TrimSpace(string(b)) != "" {
+			if strings.TrimSpace(string(b)) != "3" {
+				t.Fatalf("ws enter exited %s, want 3", b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ws enter did not end")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := keptContainers(t, w.dir); len(after) != 1 || after[0] != id[0] {
+		t.Fatalf("ws enter did not use the kept container %v: %v", id, after)
 	}
 }
