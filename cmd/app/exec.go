@@ -118,6 +118,19 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil {
 		return err
 	}
+	docker, err := e.Docker()
+	if err != nil {
+		return err
+	}
+	ln := &launcher.Launcher{Docker: docker, CacheDir: e.CacheDir, Log: e.Log}
+	stdio := launcher.IO{Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr}
+	// A warm workspace already holds these very secrets (its key covers
+	// their ciphertext): nothing to decrypt, no pinentry.
+	if probe, ok := secrets.Ciphertexts(p.Root, p.Secrets); ok && p.Keep {
+		if ran, err := ln.RunIfKept(ctx, p, probe, stdio); ran {
+			return err
+		}
+	}
 	// Decrypt first: a pinentry shows on the host, and a failure leaves
 	// nothing behind.
 	pay, err := preparePayload(ctx, e, p)
@@ -125,15 +138,6 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		return err
 	}
 	e.Log.Debug("secrets decrypted", "files", len(pay.Secrets))
-	docker, err := e.Docker()
-	if err != nil {
-		return err
-	}
-	ln := &launcher.Launcher{Docker: docker, CacheDir: e.CacheDir, Log: e.Log}
-	stdio := launcher.IO{Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr}
-	if ran, err := ln.RunIfKept(ctx, p, pay, stdio); ran {
-		return err
-	}
 	im, err := definition.New(l, lock.HostPlatform())
 	if err != nil {
 		return err

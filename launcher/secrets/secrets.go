@@ -7,6 +7,8 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +93,28 @@ func PGPRecipients(root string, specs []launcher.Secret) []string {
 		return nil
 	}
 	return res.PGP
+}
+
+// Ciphertexts are the plan's present secrets with the sha256 of their
+// encrypted files and no plaintext: enough to find a kept container
+// started with the same secrets, without decrypting (no helper, no
+// pinentry). ok is false when a file cannot be read plainly (a symlink,
+// an error): the caller then decrypts, which says why.
+func Ciphertexts(root string, specs []launcher.Secret) (pay launcher.Payload, ok bool) {
+	for _, s := range present(root, specs) {
+		p := filepath.Join(root, s.File)
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			return launcher.Payload{}, false
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return launcher.Payload{}, false
+		}
+		sum := sha256.Sum256(b)
+		pay.Secrets = append(pay.Secrets, launcher.Decrypted{Secret: s, CipherSum: hex.EncodeToString(sum[:])})
+	}
+	return pay, true
 }
 
 // present drops the optional secrets whose file is not there (a workspace
