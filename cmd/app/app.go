@@ -57,6 +57,7 @@ func newApp(e *Env) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "run as if ws was started in `DIR`", Destination: &g.dir},
 			&cli.BoolFlag{Name: "debug", Usage: "log details to stderr", Destination: &g.debug},
+			&cli.StringFlag{Name: "context", Usage: "the Docker context `NAME` to use (as docker --context; default: DOCKER_HOST, DOCKER_CONTEXT, then docker context use)", Destination: &e.Context},
 		},
 		Before: func(*cli.Context) error {
 			if g.dir != "" {

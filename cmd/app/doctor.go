@@ -85,6 +85,15 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 			p = &pl
 		}
 	}
+	if ep, err := e.Endpoint(); err != nil {
+		add("engine", err, "")
+	} else {
+		host := ep.Host
+		if host == "" {
+			host = "the default socket"
+		}
+		add("engine", nil, fmt.Sprintf("Docker context %s (%s): %s", ep.Context, ep.Why, host))
+	}
 	docker, err := e.Docker()
 	var apiVersion string
 	if err == nil {
@@ -115,8 +124,10 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	gpg := launcher.GPGPlan{Forward: true}
 	if p != nil {
 		gpg = p.GPG
-	} else if local, why := engine.OnThisHost(runtime.GOOS, e.Getenv(engine.EnvHost)); !local {
-		gpg = launcher.GPGPlan{Why: why}
+	} else if ep, err := e.Endpoint(); err == nil {
+		if local, why := engine.OnThisHost(runtime.GOOS, ep.Host); !local {
+			gpg = launcher.GPGPlan{Why: why}
+		}
 	}
 	fwd, gerr := launcher.PrepareGPG(ctx, gpg, nil)
 	if gerr == nil {

@@ -34,6 +34,11 @@ type Env struct {
 	Log *slog.Logger
 	// Docker connects to the Docker daemon, once, when a command needs it.
 	Docker func() (*dockerclient.Client, error)
+	// Endpoint is the engine, found as the Docker CLI finds it (--context,
+	// DOCKER_HOST, DOCKER_CONTEXT, config.json), once.
+	Endpoint func() (engine.Endpoint, error)
+	// Context is --context.
+	Context string
 	// Caller is the host user running ws.
 	Caller plan.Caller
 	// CacheDir is ws's cache (XDG), for files that hold no secret.
@@ -42,7 +47,7 @@ type Env struct {
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 	dir, _ := os.Getwd()
-	return &Env{
+	e := &Env{
 		Stdin:    stdin,
 		Stdout:   stdout,
 		Stderr:   stderr,
@@ -50,10 +55,19 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 		Dir:      dir,
 		HTTP:     httpClient(),
 		Log:      slog.New(slog.DiscardHandler),
-		Docker:   sync.OnceValues(engine.Connect),
+		Docker:   nil, // set below: it needs the endpoint
 		Caller:   caller(),
 		CacheDir: cacheDir(),
 	}
+	e.Endpoint = sync.OnceValues(func() (engine.Endpoint, error) { return engine.Resolve(e.Context, e.Getenv) })
+	e.Docker = sync.OnceValues(func() (*dockerclient.Client, error) {
+		ep, err := e.Endpoint()
+		if err != nil {
+			return nil, err
+		}
+		return ep.Client()
+	})
+	return e
 }
 
 // httpClient gives up on a host that does not connect or answer; the

@@ -102,8 +102,13 @@ func makePlan(ctx context.Context, e *Env, l *lock.Lock, path string, o runOptio
 	if err != nil {
 		return launcher.Plan{}, err
 	}
+	ep, err := e.Endpoint()
+	if err != nil {
+		return launcher.Plan{}, err
+	}
 	return plan.Make(plan.Input{
-		Lock: l, Root: filepath.Dir(path), Dir: e.Dir, Argv: argv, TTY: tty,
+		EngineHost: ep.Host,
+		Lock:       l, Root: filepath.Dir(path), Dir: e.Dir, Argv: argv, TTY: tty,
 		Caller: e.Caller, Flags: o.flags(), Platform: lock.HostPlatform(),
 		GOOS: runtime.GOOS, Getenv: e.Getenv, Verdict: v,
 	})

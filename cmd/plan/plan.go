@@ -57,8 +57,11 @@ type Input struct {
 	Platform lock.Platform
 	// GOOS is the host's operating system (runtime.GOOS).
 	GOOS string
-	// Getenv reads the caller's environment: HOME, TERM, DOCKER_HOST.
+	// Getenv reads the caller's environment: HOME, TERM.
 	Getenv func(string) string
+	// EngineHost is the engine's address as resolved (engine.Resolve):
+	// "" or unix:// is this host.
+	EngineHost string
 	// Verdict is the user's consent (CheckTrust): no plan without it.
 	Verdict Verdict
 }
@@ -114,7 +117,7 @@ func Make(in Input) (launcher.Plan, error) {
 	if !in.Flags.GitWritable && !in.Lock.Workspace.GitWritable {
 		p.Mounts = append(p.Mounts, gitGuards(in.Root)...)
 	}
-	local, why := engine.OnThisHost(in.GOOS, in.Getenv(engine.EnvHost))
+	local, why := engine.OnThisHost(in.GOOS, in.EngineHost)
 	p.Delivery = entrypoint.DeliveryExec
 	if local {
 		p.Delivery = entrypoint.DeliveryPipe

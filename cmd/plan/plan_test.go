@@ -107,7 +107,7 @@ func TestPlanForARemoteEngine(t *testing.T) {
 	p, err := Make(Input{
 		Lock: l, Root: root, Dir: root, Caller: Caller{UID: 1000, GID: 1000, Name: "bob"},
 		Platform: lock.HostPlatform(), GOOS: "linux", Verdict: trusted,
-		Getenv: env(map[string]string{"DOCKER_HOST": "tcp://buildbox:2376"}),
+		Getenv: env(nil), EngineHost: "tcp://buildbox:2376",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,17 +13,6 @@ import (
 // EnvHost names the engine, as the Docker CLI reads it.
 const EnvHost = "DOCKER_HOST"
 
-// Connect makes a client for the engine DOCKER_HOST names (or the default
-// socket), speaking the newest API version both sides know. It does not
-// dial: the first call does.
-func Connect() (*dockerclient.Client, error) {
-	c, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, &DaemonError{Err: err}
-	}
-	return c, nil
-}
-
 // DaemonError is a Docker engine that cannot be reached.
 type DaemonError struct{ Err error }
 
