@@ -65,6 +65,7 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 		if err != nil {
 			return nil, err
 		}
+		e.Log.Debug("engine", "context", ep.Context, "host", ep.Host, "why", ep.Why)
 		return ep.Client()
 	})
 	return e
