@@ -290,22 +290,7 @@ func (l *Launcher) execIn(ctx context.Context, id string, p Plan, stdio IO, sign
 		defer restore()
 		l.resizeExec(ctx, ex.ID, stdio.Stdin)
 	}
-	outputDone := make(chan error, 1)
-	go func() {
-		var err error
-		if p.TTY {
-			_, err = io.Copy(stdio.Stdout, att.Reader)
-		} else {
-			_, err = stdcopy.StdCopy(stdio.Stdout, stdio.Stderr, att.Reader)
-		}
-		outputDone <- err
-	}()
-	if stdio.Stdin != nil {
-		go func() {
-			io.Copy(att.Conn, stdio.Stdin) //nolint:errcheck // the command may well exit before reading it all
-			att.CloseWrite()               //nolint:errcheck // EOF for the command's stdin
-		}()
-	}
+	outputDone := stream(att, p.TTY, stdio)
 	for {
 		select {
 		case sig := <-signals:

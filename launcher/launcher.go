@@ -229,23 +229,7 @@ func (l *Launcher) attachAndWait(ctx context.Context, id string, p Plan, d *deli
 		l.resize(ctx, id, stdio.Stdin)
 	}
 
-	outputDone := make(chan error, 1)
-	go func() {
-		var err error
-		if p.TTY {
-			_, err = io.Copy(stdio.Stdout, attach.Reader)
-		} else {
-			_, err = stdcopy.StdCopy(stdio.Stdout, stdio.Stderr, attach.Reader)
-		}
-		outputDone <- err
-	}()
-	if stdio.Stdin != nil {
-		go func() {
-			io.Copy(attach.Conn, stdio.Stdin) //nolint:errcheck // the process may well exit before reading it all
-			attach.CloseWrite()               //nolint:errcheck // EOF for the process's stdin
-		}()
-	}
-
+	outputDone := stream(attach, p.TTY, stdio)
 	for {
 		select {
 		case err := <-delivered:
@@ -317,3 +301,27 @@ func randomSuffix() string {
 }
 
 func termSize(f *os.File) (int, int, error) { return term.GetSize(int(f.Fd())) }
+
+// stream connects a hijacked attach or exec stream to stdio: the output
+// demultiplexed (or raw, with a terminal) into stdout and stderr, stdin
+// copied in and then closed, so the process sees EOF. The channel says
+// when the output has ended.
+func stream(conn types.HijackedResponse, tty bool, stdio IO) <-chan error {
+	outputDone := make(chan error, 1)
+	go func() {
+		var err error
+		if tty {
+			_, err = io.Copy(stdio.Stdout, conn.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(stdio.Stdout, stdio.Stderr, conn.Reader)
+		}
+		outputDone <- err
+	}()
+	if stdio.Stdin != nil {
+		go func() {
+			io.Copy(conn.Conn, stdio.Stdin) //nolint:errcheck // the process may well exit before reading it all
+			conn.CloseWrite()               //nolint:errcheck // EOF for the process's stdin
+		}()
+	}
+	return outputDone
+}
