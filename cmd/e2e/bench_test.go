@@ -245,13 +245,7 @@ func BenchmarkExecWithSecrets(b *testing.B) {
 // container, in the same run (target <= 1.3).
 func BenchmarkKeptExec(b *testing.B) {
 	w := execWorkspace(b)
-	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
-	warm := wsCmd(b, w.dir, "exec", "--", "true")
-	warm.Env = append(warm.Env, "WS_FRESH=")
-	if out, err := warm.CombinedOutput(); err != nil {
-		b.Fatalf("first ws exec: %v\n%s", err, out)
-	}
-	id := keptContainers(b, w.dir)[0]
+	id := warmKept(b, w.dir)
 	var ws, docker time.Duration
 	for i := 0; i < b.N; i++ {
 		cmd := wsCmd(b, w.dir, "exec", "--", "true")
@@ -277,13 +271,7 @@ func BenchmarkKeptExec(b *testing.B) {
 // container (target <= 1.3).
 func BenchmarkKeptEnterFirstPrompt(b *testing.B) {
 	w := execWorkspace(b)
-	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
-	warm := wsCmd(b, w.dir, "exec", "--", "true")
-	warm.Env = append(warm.Env, "WS_FRESH=")
-	if out, err := warm.CombinedOutput(); err != nil {
-		b.Fatalf("first ws exec: %v\n%s", err, out)
-	}
-	id := keptContainers(b, w.dir)[0]
+	id := warmKept(b, w.dir)
 	prompt := func(argv ...string) time.Duration {
 		sock := filepath.Join(b.TempDir(), "tmux.sock")
 		start := time.Now()
@@ -318,12 +306,7 @@ func BenchmarkKeptEnterFirstPrompt(b *testing.B) {
 // --debug log as it happens).
 func BenchmarkStartup(b *testing.B) {
 	w := execWorkspace(b)
-	b.Cleanup(func() { wsCmd(b, w.dir, "stop").Run() })
-	warm := wsCmd(b, w.dir, "exec", "--", "true")
-	warm.Env = append(warm.Env, "WS_FRESH=")
-	if out, err := warm.CombinedOutput(); err != nil {
-		b.Fatalf("first ws exec: %v\n%s", err, out)
-	}
+	warmKept(b, w.dir)
 	toExec := func() time.Duration {
 		cmd := wsCmd(b, w.dir, "--debug", "exec", "--", "true")
 		cmd.Env = append(cmd.Env, "WS_FRESH=")
@@ -386,4 +369,17 @@ func BenchmarkShim(b *testing.B) {
 	b.ReportMetric(float64(shim.Milliseconds())/float64(b.N), "shim-ms")
 	b.ReportMetric(float64(ws.Milliseconds())/float64(b.N), "ws-exec-ms")
 	b.ReportMetric(float64(shim)/float64(ws), "ratio")
+}
+
+// warmKept starts dir's kept workspace container with a first ws exec,
+// stops it when the benchmark ends, and returns its ID.
+func warmKept(b *testing.B, dir string) string {
+	b.Helper()
+	b.Cleanup(func() { wsCmd(b, dir, "stop").Run() })
+	warm := wsCmd(b, dir, "exec", "--", "true")
+	warm.Env = append(warm.Env, "WS_FRESH=")
+	if out, err := warm.CombinedOutput(); err != nil {
+		b.Fatalf("first ws exec: %v\n%s", err, out)
+	}
+	return keptContainers(b, dir)[0]
 }
