@@ -14,16 +14,14 @@ import (
 	"github.com/ws-tools/ws/images/lock"
 )
 
-// Environment variables ws build reads.
+// Environment variables ws build reads (and builder.go's).
 const (
-	// EnvBuildKitHost names a standalone buildkitd, as buildctl reads it.
-	EnvBuildKitHost = "BUILDKIT_HOST"
 	// EnvBuildKitProgress sets the progress display, as docker buildx reads it.
 	EnvBuildKitProgress = "BUILDKIT_PROGRESS"
 )
 
 type buildOptions struct {
-	builder  string
+	builder  builderOptions
 	platform string
 	force    bool
 	noCache  bool
@@ -40,15 +38,14 @@ func newBuildCommand(e *Env) *cli.Command {
 		Description: "The image is tagged ws-tools:<hash of the lock's pins>, so an unchanged lock\n" +
 			"never builds twice. Progress goes to stderr; stdout gets the image tag.",
 		OnUsageError: usageError,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "builder", Usage: "standalone buildkitd `ADDR` (unix:///…, tcp://…); default: the Docker daemon's BuildKit", EnvVars: []string{EnvBuildKitHost}, Destination: &o.builder},
+		Flags: append(o.builder.flags(),
 			&cli.StringFlag{Name: "platform", Usage: "target `OS/ARCH` (checksums for it come from the lock)", Value: lock.HostPlatform().String(), Destination: &o.platform},
 			&cli.BoolFlag{Name: "force", Usage: "build even if the image exists", Destination: &o.force},
 			&cli.BoolFlag{Name: "no-cache", Usage: "build from scratch, ignoring BuildKit's cache", Destination: &o.noCache},
 			&cli.StringFlag{Name: "push", Usage: "push the image to `REPO`:<hash> so the team pulls instead of building (usually the lock's image:)", Destination: &o.push},
 			&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (also " + plan.EnvTrust + "=1)", Destination: &o.trust},
 			&cli.StringFlag{Name: "progress", Usage: "progress display: auto, tty, plain, rawjson or quiet", EnvVars: []string{EnvBuildKitProgress}, Value: "auto", Destination: &o.progress},
-		},
+		),
 		Action: func(c *cli.Context) error { return runBuild(c.Context, e, o) },
 	}
 }
@@ -79,17 +76,20 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	default:
 		return withHint(fmt.Errorf("--progress %q is not a display", o.progress), "use auto, tty, plain, rawjson or quiet")
 	}
-	docker, err := e.Docker()
+	target, err := e.target(o.builder)
 	if err != nil {
 		return err
 	}
-	b := &build.Builder{Engine: docker}
+	b, err := e.imageBuilder()
+	if err != nil {
+		return err
+	}
 	im, err := definition.New(l, p)
 	if err != nil {
 		return err
 	}
 	res, err := b.Build(ctx, im, build.Options{
-		BuilderAddr: o.builder, Force: o.force, NoCache: o.noCache,
+		Builder: target, Force: o.force, NoCache: o.noCache,
 		Progress: o.progress, ProgressOut: e.Stderr, SharedRepo: l.Image,
 	})
 	if err != nil {

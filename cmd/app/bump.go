@@ -13,6 +13,7 @@ import (
 
 	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/bump"
+	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/fetch"
 	"github.com/ws-tools/ws/images/lock"
 )
@@ -83,12 +84,17 @@ func runLockBump(ctx context.Context, e *Env, o lockBumpOptions, names []string)
 		return err
 	}
 	reachBefore := l.Reach()
+	logins, err := credentials.Load()
+	if err != nil {
+		return withHint(err, "fix or move config.json in DOCKER_CONFIG or ~/.docker")
+	}
 	b := &bump.Bumper{
-		GitHub:   &bump.GitHub{Client: e.HTTP, BaseURL: o.githubAPI, Token: e.Getenv(EnvGitHubToken)},
-		HTTP:     e.HTTP,
-		Checker:  &fetch.Checker{Client: e.HTTP, Parallel: 4},
-		LockDir:  filepath.Dir(path),
-		Progress: func(s string) { fmt.Fprintln(e.Stderr, s) },
+		Credentials: logins,
+		GitHub:      &bump.GitHub{Client: e.HTTP, BaseURL: o.githubAPI, Token: e.Getenv(EnvGitHubToken)},
+		HTTP:        e.HTTP,
+		Checker:     &fetch.Checker{Client: e.HTTP, Parallel: 4},
+		LockDir:     filepath.Dir(path),
+		Progress:    func(s string) { fmt.Fprintln(e.Stderr, s) },
 	}
 	changes, err := b.Plan(ctx, l, names, bump.Options{To: o.to, Pre: o.pre, MinAge: minAge, NoVerify: o.noVerify})
 	if err != nil {

@@ -110,7 +110,11 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	} else {
 		// Ask the builder ws would use, so "ok" means it answered (Probe
 		// also says when the daemon is too old for its BuildKit).
-		detail, perr := (&build.Builder{Engine: docker}).Probe(ctx, e.Getenv(EnvBuildKitHost))
+		target, perr := e.target(builderFromEnv(e.Getenv))
+		detail := ""
+		if perr == nil {
+			detail, perr = (&build.Builder{Engine: docker}).Probe(ctx, target)
+		}
 		add("buildkit", perr, detail)
 	}
 	if p != nil && docker != nil && apiVersion != "" {

@@ -147,8 +147,16 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if err != nil {
 		return err
 	}
-	res, err := (&build.Builder{Engine: docker}).Build(ctx, im, build.Options{
-		BuilderAddr: e.Getenv(EnvBuildKitHost), Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
+	target, err := e.target(builderFromEnv(e.Getenv))
+	if err != nil {
+		return err
+	}
+	b, err := e.imageBuilder()
+	if err != nil {
+		return err
+	}
+	res, err := b.Build(ctx, im, build.Options{
+		Builder: target, Progress: "auto", ProgressOut: e.Stderr, SharedRepo: l.Image,
 	})
 	if err != nil {
 		return err

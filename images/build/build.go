@@ -23,6 +23,7 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/util/progress/progressui"
 
+	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/launcher/engine"
@@ -30,9 +31,9 @@ import (
 
 // Options are the user's choices for a build.
 type Options struct {
-	// BuilderAddr is a standalone buildkitd (unix:///…, tcp://…); empty means
-	// dockerd's embedded BuildKit.
-	BuilderAddr string
+	// Builder is the BuildKit to build on; the zero Target is dockerd's
+	// embedded one.
+	Builder Target
 	// Force builds even when the tagged image exists.
 	Force bool
 	// NoCache ignores BuildKit's cache too.
@@ -81,16 +82,26 @@ type Solver interface {
 // Builder builds workspace images into one Docker engine.
 type Builder struct {
 	Engine Engine
-	// Dial opens BuildKit at addr ("" for the engine's embedded one); nil
-	// means the real BuildKit client. Tests put a fake here.
-	Dial func(ctx context.Context, e Engine, addr string) (Solver, error)
+	// Credentials are the registry logins for pulls, pushes and the
+	// builder's base-image pulls; nil means anonymous.
+	Credentials *credentials.Store
+	// Dial opens the BuildKit of t; nil means the real BuildKit client.
+	// Tests put a fake here.
+	Dial func(ctx context.Context, e Engine, t Target, creds *credentials.Store) (Solver, error)
 }
 
-func (b *Builder) dial(ctx context.Context, addr string) (Solver, error) {
-	if b.Dial != nil {
-		return b.Dial(ctx, b.Engine, addr)
+func (b *Builder) creds() *credentials.Store {
+	if b.Credentials == nil {
+		return credentials.Anonymous()
 	}
-	return dialBuildKit(ctx, b.Engine, addr)
+	return b.Credentials
+}
+
+func (b *Builder) dial(ctx context.Context, t Target) (Solver, error) {
+	if b.Dial != nil {
+		return b.Dial(ctx, b.Engine, t, b.creds())
+	}
+	return dialBuildKit(ctx, b.Engine, t, b.creds())
 }
 
 // Exists reports whether the daemon has the image tag.
@@ -150,11 +161,11 @@ func (b *Builder) Build(ctx context.Context, im *definition.Image, o Options) (R
 
 // connect opens BuildKit and says how to export into the engine.
 func (b *Builder) connect(ctx context.Context, o Options, tag string) (Solver, exportFunc, error) {
-	c, err := b.dial(ctx, o.BuilderAddr)
+	c, err := b.dial(ctx, o.Builder)
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.BuilderAddr == "" {
+	if o.Builder.Engine() {
 		// The engine's own exporter writes straight into its image store.
 		return c, func(context.Context) (bkclient.ExportEntry, func() error) {
 			return bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": tag}}, func() error { return nil }
@@ -163,11 +174,11 @@ func (b *Builder) connect(ctx context.Context, o Options, tag string) (Solver, e
 	return c, b.loadExport(tag), nil
 }
 
-// Probe asks the builder that Build would use (builderAddr as in Options)
-// for its workers, so ws doctor tells a builder that answers from one that
-// does not before a build needs it, and says which it is.
-func (b *Builder) Probe(ctx context.Context, builderAddr string) (string, error) {
-	c, _, err := b.connect(ctx, Options{BuilderAddr: builderAddr}, "")
+// Probe asks the builder that Build would use (t as in Options) for its
+// workers, so ws doctor tells a builder that answers from one that does not
+// before a build needs it, and says which it is.
+func (b *Builder) Probe(ctx context.Context, t Target) (string, error) {
+	c, _, err := b.connect(ctx, Options{Builder: t}, "")
 	if err != nil {
 		return "", err
 	}
@@ -179,15 +190,12 @@ func (b *Builder) Probe(ctx context.Context, builderAddr string) (string, error)
 		err = errors.New("it has no workers")
 	}
 	if err != nil {
-		if builderAddr == "" {
+		if t.Engine() {
 			return "", &NoBuildKitError{Err: err}
 		}
-		return "", &BuilderError{Addr: builderAddr, Err: err}
+		return "", &BuilderError{Target: t, Err: err}
 	}
-	who := "the Docker daemon's BuildKit"
-	if builderAddr != "" {
-		who = "buildkitd at " + builderAddr
-	}
+	who := t.String()
 	// A buildkitd built from source without a version stamp says v0.0.0+unknown.
 	if v := workers[0].BuildkitVersion.Version; v != "" && !strings.HasPrefix(v, "v0.0.0") {
 		who += " " + v
@@ -321,12 +329,12 @@ func (e *NoBuildKitError) Hint() string {
 // BuilderError is a standalone buildkitd (--builder, BUILDKIT_HOST) that
 // cannot be reached.
 type BuilderError struct {
-	Addr string
-	Err  error
+	Target Target
+	Err    error
 }
 
 func (e *BuilderError) Error() string {
-	return fmt.Sprintf("buildkitd at %s does not answer: %v", e.Addr, firstLine(e.Err.Error()))
+	return fmt.Sprintf("%s does not answer: %v", e.Target, firstLine(e.Err.Error()))
 }
 
 func (e *BuilderError) Unwrap() error { return e.Err }
@@ -366,6 +374,10 @@ func explain(err error, im *definition.Image) error {
 		}
 	}
 	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {
+		if credentials.IsAuthFailure(err) {
+			host, _ := credentials.Host(im.Lock.Base.Image)
+			return &credentials.LoginError{Registry: host, Err: errors.New(lastLine(msg))}
+		}
 		reason := lastLine(msg)
 		if i := strings.LastIndex(reason, ": "); i >= 0 {
 			reason = reason[i+2:] // BuildKit repeats the reference before the reason

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 
+	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/definition"
 	"github.com/ws-tools/ws/images/lock"
 )
@@ -86,7 +87,7 @@ func setup(t *testing.T, has map[string]bool, errs ...error) (*Builder, *fakeSol
 		t.Fatal(err)
 	}
 	s := &fakeSolver{errs: errs}
-	b := &Builder{Engine: &fakeEngine{has: has}, Dial: func(context.Context, Engine, string) (Solver, error) { return s, nil }}
+	b := &Builder{Engine: &fakeEngine{has: has}, Dial: func(context.Context, Engine, Target, *credentials.Store) (Solver, error) { return s, nil }}
 	return b, s, im
 }
 

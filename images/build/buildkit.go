@@ -9,21 +9,28 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
+
+	"github.com/ws-tools/ws/images/credentials"
 )
 
 // buildkit is the real Solver: a BuildKit client, either through the
-// engine's /grpc and /session endpoints or to a standalone buildkitd.
-type buildkit struct{ c *bkclient.Client }
+// engine's /grpc and /session endpoints or to a standalone buildkitd. Each
+// solve's session carries the registry logins, so the builder pulls a
+// private base image by asking ws for a token.
+type buildkit struct {
+	c     *bkclient.Client
+	creds *credentials.Store
+}
 
-// dialBuildKit connects to BuildKit at addr, or to the engine's own when
-// addr is empty.
-func dialBuildKit(ctx context.Context, e Engine, addr string) (Solver, error) {
-	if addr != "" {
-		c, err := bkclient.New(ctx, addr)
+// dialBuildKit connects to t's BuildKit.
+func dialBuildKit(ctx context.Context, e Engine, t Target, creds *credentials.Store) (Solver, error) {
+	if !t.Engine() {
+		c, err := bkclient.New(ctx, t.Addr, t.clientOpts()...)
 		if err != nil {
-			return nil, &BuilderError{Addr: addr, Err: err}
+			return nil, &BuilderError{Target: t, Err: err}
 		}
-		return buildkit{c}, nil
+		return buildkit{c, creds}, nil
 	}
 	e.NegotiateAPIVersion(ctx)
 	if v := e.ClientVersion(); versions.LessThan(v, minAPIVersion) {
@@ -40,11 +47,14 @@ func dialBuildKit(ctx context.Context, e Engine, addr string) (Solver, error) {
 	if err != nil {
 		return nil, &NoBuildKitError{Err: err}
 	}
-	return buildkit{c}, nil
+	return buildkit{c, creds}, nil
 }
 
 func (b buildkit) Solve(ctx context.Context, def *llb.Definition, imageConfig []byte, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
-	opt := bkclient.SolveOpt{Exports: []bkclient.ExportEntry{export}}
+	opt := bkclient.SolveOpt{
+		Exports: []bkclient.ExportEntry{export},
+		Session: []session.Attachable{b.creds.Session()},
+	}
 	_, err := b.c.Build(ctx, opt, "ws", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/ws-tools/ws/images/credentials"
 )
 
 // SharedRef is where a team shares the image of tag: REPO:<tag's hash part>.
@@ -19,11 +21,20 @@ func SharedRef(repo, tag string) string {
 // Pull fetches ref and tags it as the local tag. A ref the registry does not
 // have is reported with found=false and no error, so the caller builds.
 func (b *Builder) Pull(ctx context.Context, ref, tag string) (found bool, err error) {
-	rc, err := b.Engine.ImagePull(ctx, ref, image.PullOptions{})
+	auth, err := b.creds().Header(ref)
+	if err != nil {
+		return false, err
+	}
+	rc, err := b.Engine.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err == nil {
 		err = drain(rc)
 	}
 	if err != nil {
+		// A registry that wants a login may also say the repository does
+		// not exist: the login is what the user can fix, so it goes first.
+		if credentials.IsAuthFailure(err) {
+			return false, loginError(ref, err)
+		}
 		if cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "not found") || strings.Contains(err.Error(), "manifest unknown") {
 			return false, nil
 		}
@@ -40,16 +51,29 @@ func (b *Builder) Push(ctx context.Context, tag, ref string) error {
 	if err := b.Engine.ImageTag(ctx, tag, ref); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", tag, ref, err)
 	}
-	// The daemon wants an auth header even for registries that need none;
-	// "e30=" is base64 of "{}".
-	rc, err := b.Engine.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
+	auth, err := b.creds().Header(ref)
+	if err != nil {
+		return err
+	}
+	rc, err := b.Engine.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err == nil {
 		err = drain(rc)
 	}
 	if err != nil {
+		if credentials.IsAuthFailure(err) {
+			return loginError(ref, err)
+		}
 		return &PushError{Ref: ref, Err: err}
 	}
 	return nil
+}
+
+func loginError(ref string, err error) error {
+	host, herr := credentials.Host(ref)
+	if herr != nil {
+		host = ref
+	}
+	return &credentials.LoginError{Registry: host, Err: err}
 }
 
 // PushError is an image the registry did not take.

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/fetch"
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/images/registry"
@@ -48,6 +49,9 @@ type Bumper struct {
 	GitHub  *GitHub
 	HTTP    *http.Client
 	Checker *fetch.Checker
+	// Credentials are the Docker CLI's registry logins, for a base image in
+	// a private registry; nil means anonymous.
+	Credentials *credentials.Store
 	// LockDir is the folder of tools.lock; pinned signing keys are relative
 	// to it.
 	LockDir string
@@ -174,7 +178,7 @@ func (b *Bumper) planBase(ctx context.Context, l *lock.Lock) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	digest, err := registry.Resolve(ctx, b.HTTP, l.Base.Image)
+	digest, err := registry.Resolve(ctx, b.HTTP, l.Base.Image, b.Credentials)
 	if err != nil {
 		return Change{}, fmt.Errorf("base: %w", err)
 	}

@@ -1,6 +1,7 @@
 // Package registry asks an OCI/Docker registry what digest a tag points at
-// now, anonymously or with a bearer token it fetches itself. It reads
-// manifests' digests only; it never pulls or pushes.
+// now: anonymously, or with the Docker CLI's login for the registry (basic
+// auth, or a bearer token it fetches with that login). It reads manifests'
+// digests only; it never pulls or pushes.
 package registry
 
 import (
@@ -8,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"github.com/ws-tools/ws/images/credentials"
 )
 
 // manifestTypes asks for an index first, so a multi-platform image resolves
@@ -43,7 +47,8 @@ func TagRef(ref string) (named reference.Named, tag string, err error) {
 }
 
 // Resolve returns the digest ("sha256:…") that ref's tag points at now.
-func Resolve(ctx context.Context, client *http.Client, ref string) (string, error) {
+// logins may be nil (anonymous).
+func Resolve(ctx context.Context, client *http.Client, ref string, logins *credentials.Store) (string, error) {
 	named, tag, err := TagRef(ref)
 	if err != nil {
 		return "", err
@@ -57,19 +62,33 @@ func Resolve(ctx context.Context, client *http.Client, ref string) (string, erro
 		scheme = "http" // as dockerd does for registries on 127.0.0.0/8
 	}
 	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", scheme, host, reference.Path(named), tag)
-	resp, err := manifestRequest(ctx, client, u, "")
+	resp, err := manifestRequest(ctx, client, u, nil)
 	if err != nil {
 		return "", err
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		challenge := resp.Header.Get("WWW-Authenticate")
 		resp.Body.Close()
-		token, err := fetchToken(ctx, client, challenge)
+		if logins == nil {
+			logins = credentials.Anonymous()
+		}
+		login, err := logins.For(reference.Domain(named))
 		if err != nil {
+			return "", err
+		}
+		authorize, err := authorizer(ctx, client, challenge, login)
+		if err != nil {
+			if errors.Is(err, errRefused) {
+				return "", &credentials.LoginError{Registry: reference.Domain(named), Err: err}
+			}
 			return "", fmt.Errorf("authenticate to %s: %w", host, err)
 		}
-		if resp, err = manifestRequest(ctx, client, u, token); err != nil {
+		if resp, err = manifestRequest(ctx, client, u, authorize); err != nil {
 			return "", err
+		}
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			resp.Body.Close()
+			return "", &credentials.LoginError{Registry: reference.Domain(named), Err: fmt.Errorf("%w: HTTP %s", errRefused, resp.Status)}
 		}
 	}
 	defer resp.Body.Close()
@@ -87,14 +106,14 @@ func Resolve(ctx context.Context, client *http.Client, ref string) (string, erro
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func manifestRequest(ctx context.Context, client *http.Client, u, token string) (*http.Response, error) {
+func manifestRequest(ctx context.Context, client *http.Client, u string, authorize func(*http.Request)) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", manifestTypes)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if authorize != nil {
+		authorize(req)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -105,12 +124,42 @@ func manifestRequest(ctx context.Context, client *http.Client, u, token string) 
 
 var challengeParamRe = regexp.MustCompile(`(\w+)="([^"]*)"`)
 
-// fetchToken follows a Bearer challenge anonymously (Docker Hub, GHCR and
-// most public registries hand out pull tokens to anyone).
-func fetchToken(ctx context.Context, client *http.Client, challenge string) (string, error) {
-	if !strings.HasPrefix(strings.ToLower(challenge), "bearer ") {
-		return "", fmt.Errorf("registry wants %q authentication, which ws does not do", challenge)
+// errRefused marks a registry that wants a login it was not given or did
+// not accept.
+var errRefused = errors.New("no login it accepts")
+
+// authorizer answers a registry's challenge: Basic with the login, or
+// Bearer with a token fetched with the login (anonymously when there is
+// none: Docker Hub, GHCR and most public registries hand out pull tokens to
+// anyone).
+func authorizer(ctx context.Context, client *http.Client, challenge string, login credentials.Login) (func(*http.Request), error) {
+	scheme, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(challenge)), " ")
+	switch {
+	case scheme == "basic":
+		if login.Username == "" && login.Password == "" {
+			return nil, fmt.Errorf("%w: it asks for a user name and password", errRefused)
+		}
+		return func(r *http.Request) { r.SetBasicAuth(login.Username, login.Password) }, nil
+	case scheme == "bearer" && login.RegistryToken != "":
+		return bearer(login.RegistryToken), nil
+	case scheme == "bearer":
+		token, err := fetchToken(ctx, client, challenge, login)
+		if err != nil {
+			return nil, err
+		}
+		return bearer(token), nil
 	}
+	return nil, fmt.Errorf("registry wants %q authentication, which ws does not do", challenge)
+}
+
+func bearer(token string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+}
+
+// fetchToken follows a Bearer challenge to the token service, with the
+// login's user name and password (or its identity token, as an OAuth
+// refresh token) when there is one.
+func fetchToken(ctx context.Context, client *http.Client, challenge string, login credentials.Login) (string, error) {
 	params := map[string]string{}
 	for _, m := range challengeParamRe.FindAllStringSubmatch(challenge, -1) {
 		params[m[1]] = m[2]
@@ -125,16 +174,36 @@ func fetchToken(ctx context.Context, client *http.Client, challenge string) (str
 			q.Set(k, params[k])
 		}
 	}
-	realm.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
-	if err != nil {
-		return "", err
+	var req *http.Request
+	if login.IdentityToken != "" {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {login.IdentityToken}, "client_id": {"ws"}}
+		for _, k := range []string{"service", "scope"} {
+			if params[k] != "" {
+				form.Set(k, params[k])
+			}
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		realm.RawQuery = q.Encode()
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil); err != nil {
+			return "", err
+		}
+		if login.Username != "" || login.Password != "" {
+			req.SetBasicAuth(login.Username, login.Password)
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return "", fmt.Errorf("%w: token from %s: HTTP %s", errRefused, realm.Host, resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("token from %s: HTTP %s", realm.Host, resp.Status)
 	}

@@ -2,10 +2,16 @@ package registry
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ws-tools/ws/images/credentials"
 )
 
 // A registry that demands a bearer token, as Docker Hub does.
@@ -36,14 +42,14 @@ func TestResolveFollowsBearerChallenge(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	got, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:bookworm-slim@sha256:"+strings.Repeat("0", 64))
+	got, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:bookworm-slim@sha256:"+strings.Repeat("0", 64), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != digest {
 		t.Fatalf("digest %s, want %s", got, digest)
 	}
-	if _, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:trixie"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := Resolve(context.Background(), srv.Client(), host+"/library/debian:trixie", nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing tag: %v", err)
 	}
 }
@@ -56,5 +62,49 @@ func TestTagRefNeedsTag(t *testing.T) {
 	n, tag, err := TagRef("debian:bookworm-slim@sha256:" + strings.Repeat("0", 64))
 	if err != nil || n.String() != "docker.io/library/debian" || tag != "bookworm-slim" {
 		t.Fatalf("%v %q %v", n, tag, err)
+	}
+}
+
+// A registry with htpasswd-style Basic auth, as a team's private one: the
+// Docker CLI's login opens it; none, or a wrong one, is a LoginError.
+func TestResolveBasicAuthWithDockerLogin(t *testing.T) {
+	t.Parallel()
+	const digest = "sha256:" + "cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "team" || p != "s3cret-pw" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Docker-Content-Digest", digest)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref := host + "/base/debian:bookworm"
+	login := func(pw string) *credentials.Store {
+		dir := t.TempDir()
+		auth := base64.StdEncoding.EncodeToString([]byte("team:" + pw))
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := credentials.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	got, err := Resolve(context.Background(), srv.Client(), ref, login("s3cret-pw"))
+	if err != nil || got != digest {
+		t.Fatalf("with the login: %q, %v", got, err)
+	}
+	for name, store := range map[string]*credentials.Store{"no login": nil, "wrong password": login("wrong-pw")} {
+		_, err := Resolve(context.Background(), srv.Client(), ref, store)
+		var le *credentials.LoginError
+		if !errors.As(err, &le) || le.Registry != host {
+			t.Fatalf("%s: want a LoginError naming %s, got %v", name, host, err)
+		}
+		if strings.Contains(err.Error(), "pw") {
+			t.Fatalf("%s: the error shows the password: %v", name, err)
+		}
 	}
 }
