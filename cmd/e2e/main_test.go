@@ -55,6 +55,7 @@ func TestMain(m *testing.M) {
 	os.Setenv("WS_SOPS_HELPER", filepath.Join(dir, "ws-sops"))
 	code := m.Run()
 	buildkitdVal.Stop()
+	authRegistryVal.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -223,4 +224,31 @@ func needSops(t testing.TB) *testenv.Sops {
 		unavailable(t, "%v", sopsErr)
 	}
 	return sopsVal
+}
+
+var (
+	authRegistryOnce sync.Once
+	authRegistryVal  *testenv.AuthRegistry
+	authRegistryErr  error
+)
+
+// needAuthRegistry is a registry that wants a login (htpasswd), with a
+// password made for this run, stopped by TestMain.
+func needAuthRegistry(t testing.TB) *testenv.AuthRegistry {
+	t.Helper()
+	needInfra(t)
+	authRegistryOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		dir, err := os.MkdirTemp("", "ws-e2e-auth-registry-")
+		if err != nil {
+			authRegistryErr = err
+			return
+		}
+		authRegistryVal, authRegistryErr = testenv.StartAuthRegistry(ctx, dir, "ws-e2e", fmt.Sprintf("pw-%d-secret", time.Now().UnixNano()))
+	})
+	if authRegistryErr != nil {
+		unavailable(t, "%v", authRegistryErr)
+	}
+	return authRegistryVal
 }

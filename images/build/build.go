@@ -373,11 +373,13 @@ func explain(err error, im *definition.Image) error {
 			return &lock.DownloadError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Err: errors.New(reason)}
 		}
 	}
-	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {
-		if credentials.IsAuthFailure(err) {
-			host, _ := credentials.Host(im.Lock.Base.Image)
-			return &credentials.LoginError{Registry: host, Err: errors.New(lastLine(msg))}
+	if credentials.IsAuthFailure(err) {
+		// The only registry a build reaches is the base image's.
+		if host, herr := credentials.Host(im.Lock.Base.Image); herr == nil && strings.Contains(msg, host) {
+			return &credentials.LoginError{Registry: host, Err: errors.New(authReason(msg))}
 		}
+	}
+	if strings.Contains(msg, im.Lock.Base.Image) || strings.Contains(msg, "failed to resolve source metadata") {
 		reason := lastLine(msg)
 		if i := strings.LastIndex(reason, ": "); i >= 0 {
 			reason = reason[i+2:] // BuildKit repeats the reference before the reason
@@ -385,6 +387,19 @@ func explain(err error, im *definition.Image) error {
 		return &BaseImageError{Image: im.Lock.Base.Image, Err: errors.New(reason)}
 	}
 	return fmt.Errorf("build: %w", err)
+}
+
+// authReason is the end of BuildKit's words for a refused pull: "401
+// Unauthorized" rather than the chain of cache-key and solve prefixes.
+func authReason(msg string) string {
+	reason := lastLine(msg)
+	if i := strings.LastIndex(reason, "]: "); i >= 0 {
+		return reason[i+3:] // "… failed with status code [manifests sha256:…]: 401 Unauthorized"
+	}
+	if i := strings.LastIndex(reason, ": "); i >= 0 {
+		return reason[i+2:]
+	}
+	return reason
 }
 
 // BaseImageError is a base image the builder could not get.

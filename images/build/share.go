@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,7 +74,9 @@ func loginError(ref string, err error) error {
 	if herr != nil {
 		host = ref
 	}
-	return &credentials.LoginError{Registry: host, Err: err}
+	// dockerd says `Error response from daemon: Head "URL": no basic auth
+	// credentials`: the registry is named already, the reason is the end.
+	return &credentials.LoginError{Registry: host, Err: errors.New(authReason(err.Error()))}
 }
 
 // PushError is an image the registry did not take.

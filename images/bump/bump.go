@@ -179,6 +179,10 @@ func (b *Bumper) planBase(ctx context.Context, l *lock.Lock) (Change, error) {
 		return Change{}, err
 	}
 	digest, err := registry.Resolve(ctx, b.HTTP, l.Base.Image, b.Credentials)
+	var login *credentials.LoginError
+	if errors.As(err, &login) {
+		return Change{}, err // it names the registry; the hint says what to do
+	}
 	if err != nil {
 		return Change{}, fmt.Errorf("base: %w", err)
 	}

@@ -78,8 +78,9 @@ func Resolve(ctx context.Context, client *http.Client, ref string, logins *crede
 		}
 		authorize, err := authorizer(ctx, client, challenge, login)
 		if err != nil {
-			if errors.Is(err, errRefused) {
-				return "", &credentials.LoginError{Registry: reference.Domain(named), Err: err}
+			var r refusal
+			if errors.As(err, &r) {
+				return "", &credentials.LoginError{Registry: reference.Domain(named), Err: r}
 			}
 			return "", fmt.Errorf("authenticate to %s: %w", host, err)
 		}
@@ -88,7 +89,7 @@ func Resolve(ctx context.Context, client *http.Client, ref string, logins *crede
 		}
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			resp.Body.Close()
-			return "", &credentials.LoginError{Registry: reference.Domain(named), Err: fmt.Errorf("%w: HTTP %s", errRefused, resp.Status)}
+			return "", &credentials.LoginError{Registry: reference.Domain(named), Err: refusal("HTTP " + resp.Status)}
 		}
 	}
 	defer resp.Body.Close()
@@ -124,9 +125,11 @@ func manifestRequest(ctx context.Context, client *http.Client, u string, authori
 
 var challengeParamRe = regexp.MustCompile(`(\w+)="([^"]*)"`)
 
-// errRefused marks a registry that wants a login it was not given or did
-// not accept.
-var errRefused = errors.New("no login it accepts")
+// refusal is a registry that wants a login it was not given or did not
+// accept; Resolve makes it a credentials.LoginError.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
 
 // authorizer answers a registry's challenge: Basic with the login, or
 // Bearer with a token fetched with the login (anonymously when there is
@@ -137,7 +140,7 @@ func authorizer(ctx context.Context, client *http.Client, challenge string, logi
 	switch {
 	case scheme == "basic":
 		if login.Username == "" && login.Password == "" {
-			return nil, fmt.Errorf("%w: it asks for a user name and password", errRefused)
+			return nil, refusal("it asks for a user name and password, and the Docker CLI has none for it")
 		}
 		return func(r *http.Request) { r.SetBasicAuth(login.Username, login.Password) }, nil
 	case scheme == "bearer" && login.RegistryToken != "":
@@ -202,7 +205,7 @@ func fetchToken(ctx context.Context, client *http.Client, challenge string, logi
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return "", fmt.Errorf("%w: token from %s: HTTP %s", errRefused, realm.Host, resp.Status)
+		return "", refusal(fmt.Sprintf("token from %s: HTTP %s", realm.Host, resp.Status))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("token from %s: HTTP %s", realm.Host, resp.Status)

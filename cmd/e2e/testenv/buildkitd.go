@@ -32,7 +32,7 @@ func StartBuildkitd(ctx context.Context, repo, cacheDir, registryAddr string) (*
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "buildkitd.toml")
-	conf := fmt.Sprintf("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.%q]\n  http = true\n", registryAddr)
+	conf := fmt.Sprintf("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.%q]\n  http = true\n[registry.%q]\n  http = true\n", registryAddr, AuthRegistryAddr())
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
