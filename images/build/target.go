@@ -45,7 +45,7 @@ func (t Target) String() string {
 	case t.Engine():
 		return "the Docker daemon's BuildKit"
 	case t.From != "":
-		return t.From + " (" + t.Addr + ")"
+		return t.From + " at " + t.Addr
 	}
 	return "buildkitd at " + t.Addr
 }
