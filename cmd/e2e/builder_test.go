@@ -73,3 +73,35 @@ func TestBuildOnBuildkitdInAContainer(t *testing.T) {
 		t.Fatalf("an unknown buildx builder: exit %d:\n%s", r.code, r.stderr)
 	}
 }
+
+// A remote buildkitd with mutual TLS, as a team's shared builder: ws builds
+// with buildctl's TLS files, as flags (--tlsdir) and as environment
+// (BUILDKIT_HOST and BUILDKIT_TLS_*, which ws exec reads too); without a
+// client certificate the builder refuses in one line.
+func TestBuildOnMutualTLSBuildkitd(t *testing.T) {
+	t.Parallel()
+	in := needInfra(t)
+	bk := needBuildkitd(t)
+	w := newBuildWorkspace(t, in, testenv.ScriptTool("overtls", fmt.Sprintf("v%d", time.Now().UnixNano()), amd64))
+
+	r := runWs(t, w.dir, "build", "--progress", "plain", "--builder", bk.TCPAddr, "--tlscacert", filepath.Join(bk.TLSDir, "ca.pem"))
+	if r.code != 125 || strings.Count(r.stderr, "ws: ") != 1 || !strings.Contains(r.stderr, "ws: buildkitd at "+bk.TCPAddr) {
+		t.Fatalf("without a client certificate: exit %d, want 125 and one line naming the builder:\n%s", r.code, r.stderr)
+	}
+	tag, r := w.build(t, "--builder", bk.TCPAddr, "--tlsdir", bk.TLSDir)
+	if r.code != 0 || !strings.Contains(r.stderr, "built "+tag) {
+		t.Fatalf("ws build --tlsdir: exit %d:\n%s", r.code, r.stderr)
+	}
+	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag, "overtls"); !strings.Contains(out, "overtls v") {
+		t.Fatalf("the image built over TLS runs %q", out)
+	}
+	env := []string{
+		"BUILDKIT_HOST=" + bk.TCPAddr,
+		"BUILDKIT_TLS_CACERT=" + filepath.Join(bk.TLSDir, "ca.pem"),
+		"BUILDKIT_TLS_CERT=" + filepath.Join(bk.TLSDir, "cert.pem"),
+		"BUILDKIT_TLS_KEY=" + filepath.Join(bk.TLSDir, "key.pem"),
+	}
+	if r := runWsEnv(t, w.dir, env, "build", "--force", "--progress", "plain"); r.code != 0 || !strings.Contains(r.stderr, "built "+tag) {
+		t.Fatalf("ws build with BUILDKIT_TLS_*: exit %d:\n%s", r.code, r.stderr)
+	}
+}

@@ -21,7 +21,9 @@ import (
 	dockerclient "github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
+	"google.golang.org/grpc/codes"
 
 	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/definition"
@@ -154,6 +156,9 @@ func (b *Builder) Build(ctx context.Context, im *definition.Image, o Options) (R
 		err = b.solve(ctx, c, im, o, export, false)
 	}
 	if err != nil {
+		if !o.Builder.Engine() && grpcerrors.Code(err) == codes.Unavailable {
+			return res, &BuilderError{Target: o.Builder, Err: err} // bkclient dials lazily: this is the first contact
+		}
 		return res, explain(err, im)
 	}
 	return res, nil
@@ -334,13 +339,20 @@ type BuilderError struct {
 }
 
 func (e *BuilderError) Error() string {
-	return fmt.Sprintf("%s does not answer: %v", e.Target, firstLine(e.Err.Error()))
+	reason := firstLine(e.Err.Error())
+	if _, desc, ok := strings.Cut(reason, "desc = "); ok {
+		reason = strings.Trim(desc, `"`) // gRPC's "connection error: desc = "…"" wording
+	}
+	return fmt.Sprintf("%s does not answer: %v", e.Target, reason)
 }
 
 func (e *BuilderError) Unwrap() error { return e.Err }
 
 // Hint says what to do about it.
 func (e *BuilderError) Hint() string {
+	if strings.HasPrefix(e.Target.Addr, "tcp://") {
+		return "check that buildkitd listens there; with mutual TLS give --tlscacert, --tlscert and --tlskey (or --tlsdir, or BUILDKIT_TLS_*)"
+	}
 	return "start buildkitd there, or unset BUILDKIT_HOST (and drop --builder) to build with the Docker daemon's BuildKit"
 }
 

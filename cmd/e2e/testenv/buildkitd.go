@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,10 @@ import (
 // the version go.mod pins, as a team's shared or remote builder would be.
 type Buildkitd struct {
 	Addr string // unix:///…/buildkitd.sock
-	cmd  *exec.Cmd
+	// TCPAddr is the same daemon on tcp://127.0.0.1:PORT with mutual TLS;
+	// TLSDir holds the client's ca.pem, cert.pem and key.pem.
+	TCPAddr, TLSDir string
+	cmd             *exec.Cmd
 }
 
 // StartBuildkitd builds buildkitd (cached by Go's build cache) and starts it
@@ -43,13 +47,26 @@ func StartBuildkitd(ctx context.Context, repo, cacheDir, registryAddr string) (*
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--addr", "unix://"+sock)
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := MutualTLS(tlsDir); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tcpAddr := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--addr", "unix://"+sock, "--addr", tcpAddr,
+		"--tlscert", filepath.Join(tlsDir, "server.pem"), "--tlskey", filepath.Join(tlsDir, "server-key.pem"), "--tlscacert", filepath.Join(tlsDir, "ca.pem"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start buildkitd: %w", err)
 	}
-	b := &Buildkitd{Addr: "unix://" + sock, cmd: cmd}
+	b := &Buildkitd{Addr: "unix://" + sock, TCPAddr: tcpAddr, TLSDir: tlsDir, cmd: cmd}
 	for i := 0; i < 300; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			return b, nil
@@ -89,4 +106,14 @@ func goBuild(ctx context.Context, repo, pkg, bin string, env ...string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, tail(out, 20))
 	}
 	return nil
+}
+
+// freePort is a loopback TCP port nothing listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
