@@ -89,3 +89,14 @@ func TestIsAuthFailure(t *testing.T) {
 		}
 	}
 }
+
+// DOCKER_AUTH_CONFIG (CI's way to log in without a file) comes before
+// config.json, as in the Docker CLI.
+func TestDockerAuthConfigEnvFirst(t *testing.T) {
+	t.Setenv("DOCKER_AUTH_CONFIG", `{"auths":{"reg.example:5000":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("ci:env-pw"))+`"}}}`)
+	s := writeConfig(t, `{"auths":{"reg.example:5000":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("file:file-pw"))+`"}}}`)
+	l, err := s.For("reg.example:5000")
+	if err != nil || l.Username != "ci" || l.Password != "env-pw" {
+		t.Fatalf("login %+v, %v", l, err)
+	}
+}
