@@ -25,7 +25,12 @@ const (
 	SecretsDir = "/run/ws"
 	// GPGHome is GNUPGHOME in the container: on the secrets tmpfs.
 	GPGHome = SecretsDir + "/gnupg"
-	// AgentSocket is where the forwarded agent socket is mounted.
+	// AgentDir is where the host directory holding ws's GPG relay socket
+	// is mounted: a directory, so a kept workspace sees the socket of
+	// each later ws run (each run serves its own relay).
+	AgentDir = SecretsDir + "/agent"
+	// AgentSocket is where gpg looks for its agent: a symlink to the
+	// relay's socket in AgentDir.
 	AgentSocket = GPGHome + "/S.gpg-agent"
 	// DeliverPipe is the FIFO the "pipe" delivery mounts from the host.
 	DeliverPipe = SecretsDir + "/.deliver"
@@ -108,7 +113,7 @@ var ReservedEnv = []string{
 var ReservedEnvPrefixes = []string{EnvPrefix, "LD_"}
 
 // ReservedSecretNames are the names in SecretsDir that ws itself uses.
-var ReservedSecretNames = []string{"gnupg", ".deliver", ReadyMarker, SumsFile, ".exec", ".idle"}
+var ReservedSecretNames = []string{"gnupg", "agent", ".deliver", ReadyMarker, SumsFile, ".exec", ".idle"}
 
 // IsReservedEnv reports whether the variable name belongs to ws.
 func IsReservedEnv(name string) bool {

@@ -28,6 +28,8 @@ type File struct {
 	Data []byte
 	// Dir makes a directory (Data unused).
 	Dir bool
+	// Link makes a symlink to this path (Data unused).
+	Link string
 }
 
 // Files reach the container's tmpfs one of two ways, both through a tar
@@ -52,11 +54,14 @@ func archive(u entrypoint.User, files []File, withMarker bool) []byte {
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
 		h := &tar.Header{Name: path.Clean(f.Name), Uid: u.UID, Gid: u.GID, Mode: 0o600, Size: int64(len(f.Data)), Typeflag: tar.TypeReg}
-		if f.Dir {
+		switch {
+		case f.Dir:
 			h.Mode, h.Size, h.Typeflag = 0o700, 0, tar.TypeDir
+		case f.Link != "":
+			h.Mode, h.Size, h.Typeflag, h.Linkname = 0o777, 0, tar.TypeSymlink, f.Link
 		}
 		tw.WriteHeader(h) //nolint:errcheck // a bytes.Buffer does not fail
-		if !f.Dir {
+		if h.Typeflag == tar.TypeReg {
 			tw.Write(f.Data) //nolint:errcheck // a bytes.Buffer does not fail
 		}
 	}

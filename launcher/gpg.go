@@ -5,19 +5,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/ws-tools/ws/entrypoint"
+	"github.com/ws-tools/ws/launcher/gpgrelay"
 	"github.com/ws-tools/ws/launcher/hostkeys"
 )
 
 // GPGForward is what forwarding the caller's agent needs: the host's
-// restricted ("extra") agent socket and the public keys to put beside it.
+// restricted ("extra") agent socket, what ws's relay in front of it lets
+// through, and the public keys to put in the workspace's GPG home.
 type GPGForward struct {
-	Socket     string
+	// AgentSocket is the host agent's extra socket, the relay's upstream.
+	AgentSocket string
+	// RelayDir is the host directory of the relay's socket, mounted at
+	// entrypoint.AgentDir; set by StartRelay.
+	RelayDir string
+	Policy   gpgrelay.Policy
+	// Signer is the fingerprint of the key signing is allowed with ("" for
+	// none), for messages.
+	Signer     string
 	PublicKeys []byte
 }
 
@@ -31,7 +44,10 @@ func (e *NoForwardError) Error() string { return "GPG agent not forwarded: " + e
 // go-crypto that the export holds no secret key material. The plan says
 // whether forwarding is possible at all (a socket can only be mounted from
 // the engine's own host).
-func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGForward, error) {
+//
+// With plan.Sign, the key git signs with in root (user.signingkey) may sign
+// too, and its public key is exported beside the recipients'.
+func PrepareGPG(ctx context.Context, plan GPGPlan, root string, fingerprints []string) (*GPGForward, error) {
 	if !plan.Forward {
 		return nil, &NoForwardError{plan.Why}
 	}
@@ -50,16 +66,26 @@ func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGF
 			return nil, &NoForwardError{"no agent listens on " + socket}
 		}
 	}
-	f := &GPGForward{Socket: socket}
-	if len(fingerprints) > 0 {
-		for _, fp := range fingerprints {
-			if !hostkeys.IsFingerprint(fp) {
-				return nil, &BadRecipientError{Recipient: Printable(fp)}
-			}
+	f := &GPGForward{AgentSocket: socket}
+	for _, fp := range fingerprints {
+		if !hostkeys.IsFingerprint(fp) {
+			return nil, &BadRecipientError{Recipient: Printable(fp)}
 		}
+	}
+	f.Policy.Decrypt = hostkeys.DecryptionKeygrips(ctx, fingerprints)
+	export := slices.Clone(fingerprints)
+	if plan.Sign {
+		signer, grips, err := signingKey(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		f.Signer, f.Policy.Sign = signer, grips
+		export = append(export, signer)
+	}
+	if len(export) > 0 {
 		// "--" ends gpg's options: a fingerprint from a sops file can
 		// never become one.
-		keys, err := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--export", "--"}, fingerprints...)...).Output()
+		keys, err := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--export", "--"}, export...)...).Output()
 		if err != nil {
 			return nil, fmt.Errorf("export the recipients' public keys: %w", err)
 		}
@@ -69,6 +95,45 @@ func PrepareGPG(ctx context.Context, plan GPGPlan, fingerprints []string) (*GPGF
 		f.PublicKeys = keys
 	}
 	return f, nil
+}
+
+// signingKey is the key git in root signs with: user.signingkey as git
+// reads it there (the repository's config, then the user's).
+func signingKey(ctx context.Context, root string) (string, []string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "config", "--get", "user.signingkey").Output()
+	spec := strings.TrimSpace(string(out))
+	if err != nil || spec == "" {
+		return "", nil, &SigningKeyError{Why: "git has no user.signingkey here"}
+	}
+	fp, grips, err := hostkeys.SigningKey(ctx, spec)
+	if err != nil {
+		return "", nil, &SigningKeyError{Why: Printable(err.Error())}
+	}
+	return fp, grips, nil
+}
+
+// SigningKeyError is --gpg-sign without a key to sign with.
+type SigningKeyError struct{ Why string }
+
+func (e *SigningKeyError) Error() string { return "--gpg-sign: " + e.Why }
+
+// Hint says what to do about it.
+func (e *SigningKeyError) Hint() string {
+	return "set the key git signs with: git config user.signingkey FINGERPRINT (its secret key in your gpg-agent), or drop --gpg-sign"
+}
+
+// StartRelay serves the workspace's agent socket in dir (made 0700 if
+// missing) until the relay is closed.
+func (g *GPGForward) StartRelay(dir string, log *slog.Logger) (*gpgrelay.Relay, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("GPG relay: %w", err)
+	}
+	r, err := gpgrelay.Start(dir, g.AgentSocket, g.Policy, log)
+	if err != nil {
+		return nil, err
+	}
+	g.RelayDir = dir
+	return r, nil
 }
 
 func isSocket(path string) bool {
@@ -106,6 +171,7 @@ func (g *GPGForward) Files() []File {
 		{Name: "gnupg", Dir: true},
 		{Name: "gnupg/gpg.conf", Data: []byte("no-autostart\n")},
 		{Name: "gnupg/pubring.gpg", Data: g.PublicKeys},
+		{Name: "gnupg/S.gpg-agent", Link: entrypoint.AgentDir + "/" + gpgrelay.SocketName},
 	}
 }
 

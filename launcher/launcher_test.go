@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -179,7 +181,7 @@ func TestRunRemovesTheContainerOnEveryFailure(t *testing.T) {
 func TestContainerConfigIsRootless(t *testing.T) {
 	t.Parallel()
 	p := remotePlan()
-	pay := Payload{GPG: &GPGForward{Socket: "/run/user/1500/gnupg/S.gpg-agent.extra"}}
+	pay := Payload{GPG: &GPGForward{AgentSocket: "/run/user/1500/gnupg/S.gpg-agent.extra", RelayDir: "/run/user/1500/ws-agent/0123"}}
 	d := &delivery{files: pay.files()}
 	cfg, hc := containerConfig(p, pay, d, &userDB{})
 	if cfg.User != "1500:20" || len(hc.CapAdd) != 0 || len(hc.CapDrop) != 1 || hc.CapDrop[0] != "ALL" ||
@@ -190,6 +192,17 @@ func TestContainerConfigIsRootless(t *testing.T) {
 		if !strings.Contains(hc.Tmpfs[dir], "uid=1500,gid=20") {
 			t.Errorf("tmpfs %s: %q, want it owned by the caller", dir, hc.Tmpfs[dir])
 		}
+	}
+	// The workspace gets the relay's directory, never the agent's socket.
+	for _, m := range hc.Mounts {
+		if strings.Contains(m.Source, "S.gpg-agent") {
+			t.Errorf("the agent's socket is mounted: %+v", m)
+		}
+	}
+	if !slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool {
+		return m.Source == "/run/user/1500/ws-agent/0123" && m.Target == entrypoint.AgentDir
+	}) {
+		t.Errorf("the relay directory is not mounted at %s: %+v", entrypoint.AgentDir, hc.Mounts)
 	}
 	env := strings.Join(cfg.Env, " ")
 	for _, want := range []string{"WS_UID=1500", "GNUPGHOME=" + entrypoint.GPGHome, "WS_DELIVERY=exec"} {

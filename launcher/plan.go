@@ -96,6 +96,9 @@ type GPGPlan struct {
 	// Always forwards it even when no secret has PGP recipients (--gpg);
 	// otherwise only a PGP-encrypted secret brings the agent in.
 	Always bool
+	// Sign lets the relay pass signing with the key git signs with
+	// (--gpg-sign, workspace gpg_sign).
+	Sign bool
 }
 
 // Payload is what a run carries besides its plan, found out only at run

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -133,15 +134,24 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 			gpg = launcher.GPGPlan{Why: why}
 		}
 	}
-	fwd, gerr := launcher.PrepareGPG(ctx, gpg, nil)
-	if gerr == nil {
-		add("gpg agent", nil, "forwarding "+fwd.Socket)
-	} else {
+	var fps []string
+	root := ""
+	if p != nil {
+		fps, root = secrets.PGPRecipients(p.Root, p.Secrets), p.Root
+	}
+	fwd, gerr := launcher.PrepareGPG(ctx, gpg, root, fps)
+	var nf *launcher.NoForwardError
+	switch {
+	case gerr == nil:
+		add("gpg agent", nil, relayDetail(fwd, fps))
+	case errors.As(gerr, &nf) && gpg.ByUser:
+		add("gpg agent", nil, "relay off (--no-gpg)")
+	default:
 		add("gpg agent", withHint(gerr, "start it with gpgconf --launch gpg-agent, or use --no-gpg"), "")
 	}
 	if p != nil {
 		pinentryTerminal(e)
-		if fps := secrets.PGPRecipients(p.Root, p.Secrets); len(fps) > 0 {
+		if len(fps) > 0 {
 			detail, problem := hostkeys.Pinentry(ctx, fps)
 			var err error
 			if problem != nil {
@@ -193,4 +203,24 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 		return &doctorError{failed: failed}
 	}
 	return nil
+}
+
+// relayDetail says how the agent reaches the workspace and what ws's relay
+// lets through.
+func relayDetail(fwd *launcher.GPGForward, fps []string) string {
+	d := "relay: local socket to " + fwd.AgentSocket + "; "
+	switch {
+	case len(fwd.Policy.Decrypt) > 0:
+		d += fmt.Sprintf("decrypts with %d key(s) of %s", len(fwd.Policy.Decrypt), strings.Join(fps, ", "))
+	case len(fps) > 0:
+		d += "no key of " + strings.Join(fps, ", ") + " is in your keyring: nothing decrypts"
+	default:
+		d += "decrypts nothing (no secret is PGP-encrypted)"
+	}
+	if fwd.Signer != "" {
+		d += "; signs with " + fwd.Signer
+	} else {
+		d += "; signing blocked"
+	}
+	return d
 }

@@ -23,6 +23,7 @@ import (
 type runOptions struct {
 	readOnly    bool
 	noGPG       bool
+	gpgSign     bool
 	gpg         bool
 	gitWritable bool
 	trust       bool
@@ -40,6 +41,7 @@ func runFlags(o *runOptions) []cli.Flag {
 		&cli.StringFlag{Name: "network", Usage: "container network `MODE` (host, none, bridge…)", Destination: &o.network},
 		&cli.BoolFlag{Name: "no-gpg", Usage: "do not forward the GPG agent", Destination: &o.noGPG},
 		&cli.BoolFlag{Name: "gpg", Usage: "forward the GPG agent even when no secret is PGP-encrypted", Destination: &o.gpg},
+		&cli.BoolFlag{Name: "gpg-sign", Usage: "also let the workspace sign with git's user.signingkey (git commit -S, git tag -s)", Destination: &o.gpgSign},
 		&cli.BoolFlag{Name: "git-writable", Usage: "let the workspace write .git/hooks and .git/config (read-only by default: the host's git runs code from them)", Destination: &o.gitWritable},
 		&cli.BoolFlag{Name: "fresh", Usage: "run in a container of its own, removed after it (also " + plan.EnvFresh + "=1); default: the workspace's kept container", Destination: &o.fresh},
 		&cli.BoolFlag{Name: "trust", Usage: "trust this workspace for this run only (for CI on its own checkout; also " + plan.EnvTrust + "=1)", Destination: &o.trust},
@@ -48,7 +50,7 @@ func runFlags(o *runOptions) []cli.Flag {
 }
 
 func (o runOptions) flags() plan.Flags {
-	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, GPG: o.gpg,
+	return plan.Flags{Env: o.env.Value(), Volumes: o.volumes.Value(), Network: o.network, NoGPG: o.noGPG, GPG: o.gpg, GPGSign: o.gpgSign,
 		ReadOnly: o.readOnly, GitWritable: o.gitWritable, Fresh: o.fresh}
 }
 
@@ -132,7 +134,10 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	// A warm workspace already holds these very secrets (its key covers
 	// their ciphertext): nothing to decrypt, no pinentry.
 	if probe, ok := secrets.Ciphertexts(p.Root, p.Secrets); ok && p.Keep {
-		if ran, err := ln.RunIfKept(ctx, p, probe, stdio); ran {
+		relay := restartKeptRelay(e, p)
+		ran, err := ln.RunIfKept(ctx, p, probe, stdio)
+		closeRelay(e, relay)
+		if ran {
 			return err
 		}
 	}
@@ -141,6 +146,13 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	pay, err := preparePayload(ctx, e, p)
 	if err != nil {
 		return err
+	}
+	if pay.GPG != nil {
+		relay, err := startRelay(e, p, pay.GPG)
+		if err != nil {
+			return err
+		}
+		defer closeRelay(e, relay)
 	}
 	e.Log.Debug("secrets decrypted", "files", len(pay.Secrets))
 	im, err := definition.New(l, lock.HostPlatform())
@@ -188,7 +200,7 @@ func preparePayload(ctx context.Context, e *Env, p launcher.Plan) (launcher.Payl
 	if p.GPG.ByUser || (len(fingerprints) == 0 && !p.GPG.Always) {
 		return pay, nil
 	}
-	fwd, err := launcher.PrepareGPG(ctx, p.GPG, fingerprints)
+	fwd, err := launcher.PrepareGPG(ctx, p.GPG, p.Root, fingerprints)
 	var nf *launcher.NoForwardError
 	switch {
 	case errors.As(err, &nf):

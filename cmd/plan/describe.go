@@ -60,7 +60,10 @@ func Describe(l *lock.Lock, root, home string) []Item {
 		for i := range fps {
 			fps[i] = clean(fps[i])
 		}
-		items = append(items, Item{Text: "forward your GPG agent's restricted socket (it decrypts and signs with any key it holds) for " + strings.Join(fps, ", ")})
+		items = append(items, Item{Text: "decrypt through your GPG agent with the keys of " + strings.Join(fps, ", ") + " only (ws's relay refuses signing and other keys)"})
+	}
+	if r.GPGSign {
+		items = append(items, Item{Text: "sign with your git signing key (user.signingkey) through your GPG agent: commits and tags in your name"})
 	}
 	if r.Image != "" {
 		items = append(items, Item{Text: "pull the workspace image from " + clean(r.Image) + " instead of building it"})

@@ -39,6 +39,8 @@ type Flags struct {
 	ReadOnly bool
 	// GitWritable lets the container write .git/hooks and .git/config.
 	GitWritable bool
+	// GPGSign lets the workspace sign with git's user.signingkey.
+	GPGSign bool
 	// Fresh runs the command in a container of its own, removed after it.
 	Fresh bool
 }
@@ -128,7 +130,8 @@ func Make(in Input) (launcher.Plan, error) {
 	case !local:
 		p.GPG = launcher.GPGPlan{Why: why}
 	default:
-		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG}
+		sign := in.Flags.GPGSign || in.Lock.Workspace.GPGSign
+		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG || sign, Sign: sign}
 	}
 	p.Keep = !in.Flags.Fresh && (in.Lock.Workspace.Keep == nil || *in.Lock.Workspace.Keep) && in.Getenv(EnvFresh) != "1"
 	p.Idle = in.Lock.Workspace.Idle

@@ -75,6 +75,9 @@ type Workspace struct {
 	// GitWritable lets the container write .git/hooks and .git/config,
 	// which the host's git runs code from (off unless asked).
 	GitWritable bool
+	// GPGSign lets the workspace sign with the key git signs with
+	// (user.signingkey), through ws's GPG relay.
+	GPGSign bool
 	// Keep is whether ws exec/enter reuse a running workspace container
 	// (nil: the default, yes).
 	Keep *bool

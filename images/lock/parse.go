@@ -264,7 +264,7 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 		p.at(n, "", "workspace must be a mapping with env, mounts and network")
 		return
 	}
-	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets", "git_writable", "keep", "idle")
+	fs := p.fields(n, "", "workspace", "env", "mounts", "network", "secrets", "git_writable", "gpg_sign", "keep", "idle")
 	if f, ok := fs["keep"]; ok {
 		if v, ok := p.scalar(f, "", "workspace keep"); ok {
 			b, err := strconv.ParseBool(v)
@@ -310,13 +310,15 @@ func (p *parser) parseWorkspace(n *yaml.Node, l *Lock) {
 			}
 		}
 	}
-	if f, ok := fs["git_writable"]; ok {
-		if v, ok := p.scalar(f, "", "workspace git_writable"); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				p.at(f.value, "", "workspace git_writable must be true or false")
+	for key, dst := range map[string]*bool{"git_writable": &l.Workspace.GitWritable, "gpg_sign": &l.Workspace.GPGSign} {
+		if f, ok := fs[key]; ok {
+			if v, ok := p.scalar(f, "", "workspace "+key); ok {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					p.at(f.value, "", "workspace %s must be true or false", key)
+				}
+				*dst = b
 			}
-			l.Workspace.GitWritable = b
 		}
 	}
 	l.Workspace.Mounts = list("mounts", func(v string) bool { n := len(strings.Split(v, ":")); return n == 2 || n == 3 }, "SRC:DST[:ro]")

@@ -19,6 +19,7 @@ type Reach struct {
 	Network     string   `json:"network,omitempty"`
 	Secrets     []string `json:"secrets"`
 	GitWritable bool     `json:"git_writable,omitempty"`
+	GPGSign     bool     `json:"gpg_sign,omitempty"`
 	// Image is the shared image repository ws pulls from.
 	Image string `json:"image,omitempty"`
 	// BaseRepository is the base image without tag or digest.
@@ -35,6 +36,7 @@ func (l *Lock) Reach() Reach {
 		Env:            slices.Clone(w.Env),
 		Network:        w.Network,
 		GitWritable:    w.GitWritable,
+		GPGSign:        w.GPGSign,
 		Image:          l.Image,
 		BaseRepository: Repository(l.Base.Image),
 	}
@@ -69,7 +71,7 @@ func (l *Lock) Reach() Reach {
 // Only such a lock needs consent to be built.
 func (l *Lock) ReachesBeyondDownloads() bool {
 	w := l.Workspace
-	return l.Image != "" || len(w.Env) > 0 || len(w.Mounts) > 0 || w.Network != "" || w.Secrets != nil || w.GitWritable
+	return l.Image != "" || len(w.Env) > 0 || len(w.Mounts) > 0 || w.Network != "" || w.Secrets != nil || w.GitWritable || w.GPGSign
 }
 
 // Repository is an image reference without its tag and digest.
@@ -110,6 +112,7 @@ func (r Reach) Diff(o Reach) []string {
 	scalar("network", r.Network, o.Network)
 	list("secret", r.Secrets, o.Secrets)
 	scalar("git writable", fmt.Sprint(r.GitWritable), fmt.Sprint(o.GitWritable))
+	scalar("gpg signing", fmt.Sprint(r.GPGSign), fmt.Sprint(o.GPGSign))
 	scalar("shared image", r.Image, o.Image)
 	scalar("base image repository", r.BaseRepository, o.BaseRepository)
 	list("download host", r.Hosts, o.Hosts)

@@ -300,3 +300,69 @@ func fingerprintsOnly(fps []string) []string {
 	}
 	return out
 }
+
+// DecryptionKeygrips are the keygrips of the recipients' encryption keys
+// (fingerprints, as sops records them), from their public keys in this
+// host's keyring: what the GPG relay lets the workspace decrypt with.
+func DecryptionKeygrips(ctx context.Context, fingerprints []string) []string {
+	if fingerprints = fingerprintsOnly(fingerprints); len(fingerprints) == 0 {
+		return nil
+	}
+	out, _ := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--with-colons", "--with-keygrip", "--list-keys", "--"}, fingerprints...)...).Output()
+	grips, _ := keygrips(out, "pub", "sub", 'e')
+	return grips
+}
+
+// SigningKey finds the secret key git signs with (user.signingkey: a key
+// ID, fingerprint or user ID) in this host's keyring: its primary
+// fingerprint and the keygrips that can sign.
+func SigningKey(ctx context.Context, spec string) (fingerprint string, grips []string, err error) {
+	out, err := exec.CommandContext(ctx, "gpg", "--batch", "--with-colons", "--with-keygrip", "--list-secret-keys", "--", spec).Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("no secret key for %q in this host's keyring", spec)
+	}
+	grips, fingerprint = keygrips(out, "sec", "ssb", 's')
+	if len(grips) == 0 {
+		return "", nil, fmt.Errorf("the key %q cannot sign", spec)
+	}
+	return fingerprint, grips, nil
+}
+
+// keygrips reads gpg --with-colons --with-keygrip output: the keygrips of
+// the primary and sub keys (records primary and sub) that have the
+// capability, and the first primary key's fingerprint.
+func keygrips(out []byte, primary, sub string, capability byte) (grips []string, fingerprint string) {
+	can, afterPrimary := false, false
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, ":")
+		switch {
+		case (f[0] == primary || f[0] == sub) && len(f) > 11:
+			// Field 12 holds this key's own capabilities in lower case.
+			can = strings.IndexByte(f[11], capability) >= 0
+			afterPrimary = f[0] == primary
+		case f[0] == "fpr" && len(f) > 9 && afterPrimary && fingerprint == "":
+			fingerprint = f[9]
+		case f[0] == "grp" && len(f) > 9 && can && IsKeygrip(f[9]):
+			grips = append(grips, f[9])
+		}
+		if f[0] != primary {
+			if f[0] != "fpr" {
+				afterPrimary = false
+			}
+		}
+	}
+	return grips, fingerprint
+}
+
+// IsKeygrip reports whether s is a keygrip: 40 hex digits.
+func IsKeygrip(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
