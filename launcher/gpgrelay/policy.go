@@ -31,6 +31,9 @@ func (s *session) check(line []byte) (Kind, bool) {
 		return "", false
 	}
 	cmd := command(line)
+	if kind == Probe {
+		return kind, false
+	}
 	count := !(s.refused && (cmd == "PKDECRYPT" || cmd == "PKSIGN"))
 	s.refused = cmd == "SETKEY" || cmd == "SIGKEY"
 	return kind, count
@@ -47,6 +50,8 @@ func (s *session) kind(line []byte) Kind {
 		}
 		s.refused = false
 		return ""
+	case cmd == "SCD" || cmd == "LEARN":
+		return Probe
 	case cmd == "SETKEY":
 		s.decryptKey = ""
 		if grip := argument(line); s.allowed(s.policy.Decrypt, grip) {

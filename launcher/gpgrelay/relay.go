@@ -53,6 +53,10 @@ const (
 	Signing    Kind = "signing"
 	Decryption Kind = "decryption"
 	Other      Kind = "key management"
+	// Probe is a smartcard query gpg makes on its own before signing or
+	// decrypting (SCD SERIALNO…): refused, since the card daemon also signs
+	// and decrypts, but not worth telling the user about.
+	Probe Kind = "smartcard probe"
 )
 
 // Relay serves one socket until Close.
@@ -217,7 +221,7 @@ func (r *Relay) lost(client net.Conn, err error) {
 }
 
 func (r *Relay) block(kind Kind, count bool, line []byte) {
-	if count {
+	if count && kind != Probe {
 		r.mu.Lock()
 		r.blocked[kind]++
 		r.mu.Unlock()

@@ -141,7 +141,7 @@ func TestRelayDecryptsOnlyWithTheRecipientsKeys(t *testing.T) {
 	if resp := c.send("PKDECRYPT"); resp[0] != errForbidden {
 		t.Fatalf("PKDECRYPT after a refused SETKEY: %v", resp)
 	}
-	for _, l := range []string{"SIGKEY " + sign, "PKSIGN", "PRESET_PASSPHRASE " + ours + " -1 00", "EXPORT_KEY " + ours, "IMPORT_KEY", "GENKEY", "PASSWD " + ours, "DELETE_KEY " + ours} {
+	for _, l := range []string{"SCD SERIALNO", "SIGKEY " + sign, "PKSIGN", "PRESET_PASSPHRASE " + ours + " -1 00", "EXPORT_KEY " + ours, "IMPORT_KEY", "GENKEY", "PASSWD " + ours, "DELETE_KEY " + ours} {
 		if resp := c.send(l); resp[0] != errForbidden {
 			t.Fatalf("%s: %v", l, resp)
 		}
