@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"github.com/ws-tools/ws/cmd/e2e/testenv"
 	"github.com/ws-tools/ws/cmd/plan"
 	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/launcher/gpgrelay"
+	"github.com/ws-tools/ws/launcher/hostkeys"
 	"github.com/ws-tools/ws/launcher/secrets"
 )
 
@@ -382,4 +385,80 @@ func warmKept(b *testing.B, dir string) string {
 		b.Fatalf("first ws exec: %v\n%s", err, out)
 	}
 	return keptContainers(b, dir)[0]
+}
+
+// BenchmarkSopsDecryptThroughRelay: the real sops decrypting a
+// two-recipient file through ws's GPG relay, against the same through the
+// agent's extra socket directly (what the workspace got before the relay).
+// Both clients use a GNUPGHOME like the workspace's: public keys only, the
+// agent socket a symlink. Target: ratio ≤ 1.1.
+func BenchmarkSopsDecryptThroughRelay(b *testing.B) {
+	sops := needSops(b)
+	home := gnupgHome(b, "key.pub.asc")
+	alice, bob := genKey(b, home, "Alice <alice@ws.test>"), genKey(b, home, "Bob <bob@ws.test>")
+	b.Setenv("GNUPGHOME", home)
+	dir := b.TempDir()
+	writeFile(b, filepath.Join(dir, "plain.yaml"), "token: for-alice-and-bob\n")
+	enc, err := exec.Command(sops.Path, "--disable-version-check", "--encrypt", "--pgp", alice+","+bob, filepath.Join(dir, "plain.yaml")).Output()
+	if err != nil {
+		b.Fatalf("sops --encrypt: %v", err)
+	}
+	secret := filepath.Join(dir, "secret.yaml")
+	writeFile(b, secret, string(enc))
+	extra, err := exec.Command("gpgconf", "--list-dirs", "agent-extra-socket").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := exec.Command("gpg", "--batch", "--export", "--", alice, bob).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	relayDir, err := os.MkdirTemp("", "ws-relay-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(relayDir) })
+	relay, err := gpgrelay.Start(relayDir, strings.TrimSpace(string(extra)), gpgrelay.Policy{Decrypt: hostkeys.DecryptionKeygrips(context.Background(), []string{alice, bob})}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(relay.Close)
+	client := func(socket string) string {
+		h, err := os.MkdirTemp("", "ws-client-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.Chmod(h, 0o700)
+		b.Cleanup(func() { os.RemoveAll(h) })
+		writeFile(b, filepath.Join(h, "gpg.conf"), "no-autostart\n")
+		writeFile(b, filepath.Join(h, "pubring.gpg"), string(pub))
+		if err := os.Symlink(socket, filepath.Join(h, "S.gpg-agent")); err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	direct, relayed := client(strings.TrimSpace(string(extra))), client(relay.Path())
+	decrypt := func(gnupgHome string) time.Duration {
+		return timeIt(b, func() {
+			cmd := exec.Command(sops.Path, "--disable-version-check", "--decrypt", secret)
+			cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupgHome)
+			if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "for-alice-and-bob") {
+				b.Fatalf("sops --decrypt (GNUPGHOME %s): %v\n%s", gnupgHome, err, out)
+			}
+		})
+	}
+	decrypt(direct) // warm: gpg's trustdb, the agent's key cache
+	decrypt(relayed)
+	var d, r time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d += decrypt(direct)
+		r += decrypt(relayed)
+	}
+	b.ReportMetric(float64(d.Microseconds())/float64(b.N)/1000, "direct-ms")
+	b.ReportMetric(float64(r.Microseconds())/float64(b.N)/1000, "relay-ms")
+	b.ReportMetric(float64(r)/float64(d), "ratio")
+	if blocked := relay.Blocked(); len(blocked) > 0 {
+		b.Fatalf("the relay blocked %v of a plain decryption", blocked)
+	}
 }

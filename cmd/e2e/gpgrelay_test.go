@@ -17,7 +17,7 @@ import (
 
 // genKey makes an ed25519/cv25519 key without passphrase in home and
 // returns its fingerprint.
-func genKey(t *testing.T, home, uid string) string {
+func genKey(t testing.TB, home, uid string) string {
 	t.Helper()
 	gen := exec.Command("gpg", "--homedir", home, "--batch", "--passphrase", "", "--quick-gen-key", uid, "future-default", "default", "never")
 	if out, err := gen.CombinedOutput(); err != nil {

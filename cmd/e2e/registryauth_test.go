@@ -152,7 +152,7 @@ func pushBase(t *testing.T, in *infra, reg *testenv.AuthRegistry, dockerConfig, 
 	return ref + "@" + m[1]
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)

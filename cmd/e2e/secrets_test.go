@@ -30,7 +30,7 @@ var plaintextMarker = strings.Join([]string{"WS_E2E", "PLAINTEXT", "MARKER", "pg
 
 // gnupgHome is a throwaway GNUPGHOME with fixture keys (the passphrase-less
 // one unless named) and its agent running; never the developer's keyring.
-func gnupgHome(t *testing.T, keys ...string) string {
+func gnupgHome(t testing.TB, keys ...string) string {
 	t.Helper()
 	home, err := os.MkdirTemp("", "ws-gpg-") // short: socket paths are limited
 	if err != nil {
