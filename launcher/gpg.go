@@ -115,11 +115,13 @@ func signingKey(ctx context.Context, root string) (string, []string, error) {
 // SigningKeyError is --gpg-sign without a key to sign with.
 type SigningKeyError struct{ Why string }
 
-func (e *SigningKeyError) Error() string { return "--gpg-sign: " + e.Why }
+func (e *SigningKeyError) Error() string {
+	return "signing through the GPG relay (--gpg-sign, workspace gpg_sign): " + e.Why
+}
 
 // Hint says what to do about it.
 func (e *SigningKeyError) Hint() string {
-	return "set the key git signs with: git config user.signingkey FINGERPRINT (its secret key in your gpg-agent), or drop --gpg-sign"
+	return "set the key git signs with: git config user.signingkey FINGERPRINT (its secret key in your gpg-agent), or drop --gpg-sign / gpg_sign"
 }
 
 // StartRelay serves the workspace's agent socket in dir (made 0700 if

@@ -96,6 +96,7 @@ func hostileCases() []hostileCase {
 		{name: "~/.ssh", fixture: "ssh-dir.yaml"},
 		{name: "network host", fixture: "network-host.yaml"},
 		{name: "colliding image", fixture: "image-collide.yaml"},
+		{name: "gpg signing", fixture: "gpg-sign.yaml"},
 		{name: "secret symlink", fixture: "secret-symlink.yaml", setup: func(t *testing.T, dir string, _ map[string]string) {
 			outside := t.TempDir()
 			copySecretFixtures(t, outside, "pgp")
