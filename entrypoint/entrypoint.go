@@ -16,6 +16,16 @@ import _ "embed"
 //go:embed entrypoint.sh
 var Script []byte
 
+// AgentBridge is the far end of ws's GPG relay when the engine is not on the
+// caller's host: a perl script (perl-base is Essential in Debian) that ws
+// runs in the workspace with `perl -e`, listening on AgentDir/S.gpg-agent
+// and carrying each connection over the exec's stdin/stdout as frames:
+// type byte (L listening, O open, D data, C close), connection and length
+// as big-endian uint32, data.
+//
+//go:embed agentbridge.pl
+var AgentBridge string
+
 // Path is where the image holds it.
 const Path = "/usr/local/lib/ws/entrypoint"
 

@@ -61,7 +61,9 @@ func containerConfig(p Plan, pay Payload, d *delivery, users *userDB) (*containe
 		// Its own tmpfs, so the caller owns the directory Docker makes for
 		// the socket's mount point.
 		tmpfs[entrypoint.GPGHome] = ids + ",mode=0700"
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: pay.GPG.RelayDir, Target: entrypoint.AgentDir})
+		if pay.GPG.RelayDir != "" { // else the agent bridge makes the socket inside
+			mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: pay.GPG.RelayDir, Target: entrypoint.AgentDir})
+		}
 	}
 	if p.ReadOnly {
 		tmpfs["/tmp"] = "mode=1777"

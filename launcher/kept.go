@@ -256,6 +256,16 @@ func (l *Launcher) startKept(ctx context.Context, p Plan, pay Payload, key strin
 // execIn runs p's command in the kept container id, passing signals to
 // its process group and returning its exit status.
 func (l *Launcher) execIn(ctx context.Context, id string, p Plan, stdio IO, signals <-chan os.Signal) error {
+	if l.AgentStream != nil {
+		stop, err := l.bridgeAgent(ctx, id, p.User, l.AgentStream)
+		if err != nil {
+			if strings.Contains(err.Error(), "is not running") || strings.Contains(err.Error(), "No such container") {
+				return &GoneError{Why: notRunning}
+			}
+			return err
+		}
+		defer stop()
+	}
 	token := randomSuffix() + randomSuffix()
 	env := []string{entrypoint.EnvExec + "=" + token}
 	if p.TTY && p.Term != "" {

@@ -29,6 +29,8 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
+
+	"github.com/ws-tools/ws/launcher/gpgrelay"
 )
 
 // Docker is what the launcher asks of the Docker engine.
@@ -83,6 +85,10 @@ type Launcher struct {
 	CacheDir string
 	// Log gets each step of a run (--debug), with its time; nil for none.
 	Log *slog.Logger
+	// AgentStream, when set, is the GPG relay to reach from inside the
+	// workspace over an exec stream (an engine not on this host): each run
+	// starts the agent bridge in the container and stops it after.
+	AgentStream *gpgrelay.Relay
 }
 
 func (l *Launcher) debug(msg string, args ...any) {
@@ -217,6 +223,15 @@ func (l *Launcher) attachAndWait(ctx context.Context, id string, p Plan, d *deli
 		return fmt.Errorf("start workspace container: %w", err)
 	}
 	l.debug("container started")
+	if l.AgentStream != nil {
+		// Before the files go in: the command starts only after them, and
+		// finds the agent socket listening.
+		stop, err := l.bridgeAgent(ctx, id, p.User, l.AgentStream)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	// The entrypoint holds the command back until the files are in; a
 	// failed delivery ends the run (the deferred removal kills it).
 	delivered := make(chan error, 1)

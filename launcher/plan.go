@@ -99,6 +99,10 @@ type GPGPlan struct {
 	// Sign lets the relay pass signing with the key git signs with
 	// (--gpg-sign, workspace gpg_sign).
 	Sign bool
+	// Stream: the engine is not on this host, so the relay's socket cannot
+	// be mounted; its far end runs in the workspace (entrypoint.AgentBridge)
+	// and each connection travels over an Engine API exec stream.
+	Stream bool
 }
 
 // Payload is what a run carries besides its plan, found out only at run

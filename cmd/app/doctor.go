@@ -130,8 +130,8 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	if p != nil {
 		gpg = p.GPG
 	} else if ep, err := e.Endpoint(); err == nil {
-		if local, why := engine.OnThisHost(runtime.GOOS, ep.Host); !local {
-			gpg = launcher.GPGPlan{Why: why}
+		if local, _ := engine.OnThisHost(runtime.GOOS, ep.Host); !local {
+			gpg.Stream = true
 		}
 	}
 	var fps []string
@@ -143,7 +143,7 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	var nf *launcher.NoForwardError
 	switch {
 	case gerr == nil:
-		add("gpg agent", nil, relayDetail(fwd, fps))
+		add("gpg agent", nil, relayDetail(fwd, fps, gpg.Stream))
 	case errors.As(gerr, &nf) && gpg.ByUser:
 		add("gpg agent", nil, "relay off (--no-gpg)")
 	default:
@@ -207,8 +207,12 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 
 // relayDetail says how the agent reaches the workspace and what ws's relay
 // lets through.
-func relayDetail(fwd *launcher.GPGForward, fps []string) string {
-	d := "relay: local socket to " + fwd.AgentSocket + "; "
+func relayDetail(fwd *launcher.GPGForward, fps []string, stream bool) string {
+	mode := "local socket"
+	if stream {
+		mode = "Engine API stream (the engine is not on this host)"
+	}
+	d := "relay: " + mode + " to " + fwd.AgentSocket + "; "
 	switch {
 	case len(fwd.Policy.Decrypt) > 0:
 		d += fmt.Sprintf("decrypts with %d key(s) of %s", len(fwd.Policy.Decrypt), strings.Join(fps, ", "))

@@ -134,9 +134,10 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	// A warm workspace already holds these very secrets (its key covers
 	// their ciphertext): nothing to decrypt, no pinentry.
 	if probe, ok := secrets.Ciphertexts(p.Root, p.Secrets); ok && p.Keep {
-		relay := restartKeptRelay(e, p)
+		relay := restartKeptRelay(e, ln, p)
 		ran, err := ln.RunIfKept(ctx, p, probe, stdio)
 		closeRelay(e, relay)
+		ln.AgentStream = nil
 		if ran {
 			return err
 		}
@@ -148,7 +149,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		return err
 	}
 	if pay.GPG != nil {
-		relay, err := startRelay(e, p, pay.GPG)
+		relay, err := startRelay(e, ln, p, pay.GPG)
 		if err != nil {
 			return err
 		}

@@ -49,14 +49,22 @@ type relayState struct {
 
 const relayStateFile = "relay.json"
 
-// startRelay serves the forwarded agent's relay for this run.
-func startRelay(e *Env, p launcher.Plan, fwd *launcher.GPGForward) (*gpgrelay.Relay, error) {
+// startRelay serves the forwarded agent's relay for this run: on a socket
+// mounted into the workspace, or (a remote engine) for the launcher to
+// reach over an exec stream.
+func startRelay(e *Env, ln *launcher.Launcher, p launcher.Plan, fwd *launcher.GPGForward) (*gpgrelay.Relay, error) {
 	dir, err := relayDir(e, p)
 	if err != nil {
 		return nil, err
 	}
-	r, err := fwd.StartRelay(dir, e.Log)
-	if err != nil {
+	var r *gpgrelay.Relay
+	if p.GPG.Stream {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("GPG relay: %w", err)
+		}
+		r = gpgrelay.NewStream(fwd.AgentSocket, fwd.Policy, e.Log)
+		ln.AgentStream = r
+	} else if r, err = fwd.StartRelay(dir, e.Log); err != nil {
 		return nil, err
 	}
 	if p.Keep {
@@ -71,7 +79,7 @@ func startRelay(e *Env, p launcher.Plan, fwd *launcher.GPGForward) (*gpgrelay.Re
 
 // restartKeptRelay serves the relay of a kept workspace that was started
 // with one, for a run that execs into it; nil when it has none.
-func restartKeptRelay(e *Env, p launcher.Plan) *gpgrelay.Relay {
+func restartKeptRelay(e *Env, ln *launcher.Launcher, p launcher.Plan) *gpgrelay.Relay {
 	if !p.Keep || !p.GPG.Forward {
 		return nil
 	}
@@ -86,6 +94,11 @@ func restartKeptRelay(e *Env, p launcher.Plan) *gpgrelay.Relay {
 	var st relayState
 	if json.Unmarshal(b, &st) != nil {
 		return nil
+	}
+	if p.GPG.Stream {
+		r := gpgrelay.NewStream(st.AgentSocket, st.Policy, e.Log)
+		ln.AgentStream = r
+		return r
 	}
 	fwd := &launcher.GPGForward{AgentSocket: st.AgentSocket, Policy: st.Policy, Signer: st.Signer}
 	r, err := fwd.StartRelay(dir, e.Log)

@@ -234,3 +234,45 @@ func findSockets(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// Through an engine ws cannot mount host sockets into (a TCP proxy to the
+// daemon, as for a remote DOCKER_HOST): the relay's far end runs in the
+// workspace and its connections travel over an exec stream. sops decrypts
+// and encrypts inside, the same requests are refused, and the socket lives
+// in the workspace's tmpfs only.
+func TestGPGRelayOverARemoteEngine(t *testing.T) {
+	w := newRelayWorkspace(t)
+	runDir, err := os.MkdirTemp("", "ws-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runDir) })
+	env := append(w.env, "DOCKER_HOST="+dockerTCPProxy(t), "XDG_RUNTIME_DIR="+runDir)
+
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `
+		sops --disable-version-check --decrypt --input-type yaml --output-type yaml kubeconfig | grep -c for-alice-and-bob
+		printf 'password: typed-in-the-workspace\n' >new.yaml
+		sops --disable-version-check --encrypt --pgp `+w.bob+` --in-place new.yaml || exit 1
+		grep -c typed-in-the-workspace new.yaml
+		sops --disable-version-check --decrypt new.yaml
+		stat -f -c %T /run/ws/agent; stat -c %F /run/ws/agent/S.gpg-agent`)
+	want := "1\n0\npassword: typed-in-the-workspace\ntmpfs\nsocket\n"
+	if r.code != 0 || r.stdout != want || strings.Contains(r.stderr, "blocked") {
+		t.Fatalf("sops inside over a remote engine: exit %d, stdout %q, want %q\n%s", r.code, r.stdout, want, r.stderr)
+	}
+	r = runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", "gpg --batch --import carol.pub.asc 2>/dev/null; gpg --batch --decrypt to-carol.asc")
+	if r.code == 0 || strings.Contains(r.stdout, "for carol only") || !strings.Contains(r.stderr, "ws: blocked 1 decryption request") {
+		t.Fatalf("carol's message over a remote engine: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", "echo sign me | gpg --batch --clearsign")
+	if r.code == 0 || !strings.Contains(r.stderr, "ws: blocked 1 signing request") {
+		t.Fatalf("clearsign over a remote engine: exit %d\n%s", r.code, r.stderr)
+	}
+	if sockets := findSockets(t, runDir); len(sockets) != 0 {
+		t.Fatalf("a socket on the host with a remote engine: %v", sockets)
+	}
+	r = runWsEnv(t, w.dir, env, "doctor")
+	if !strings.Contains(r.stdout, "relay: Engine API stream") {
+		t.Fatalf("ws doctor does not show the stream relay:\n%s", r.stdout)
+	}
+}

@@ -446,7 +446,7 @@ func TestTrustPromptInTmux(t *testing.T) {
 		"use the network host",
 		"set the variables E2E_FROM_THE_LOCK",
 		"decrypt with your keys, into the workspace's memory: kubeconfig as $KUBECONFIG",
-		"forward your GPG agent's restricted socket",
+		"decrypt through your GPG agent with the keys of",
 		"download tools from http://127.0.0.1:",
 		"build from the base image " + lock.Repository(needInfra(t).base),
 	} {

@@ -124,14 +124,17 @@ func Make(in Input) (launcher.Plan, error) {
 	if local {
 		p.Delivery = entrypoint.DeliveryPipe
 	}
+	sign := in.Flags.GPGSign || in.Lock.Workspace.GPGSign
 	switch {
 	case in.Flags.NoGPG:
 		p.GPG = launcher.GPGPlan{Why: "--no-gpg", ByUser: true}
-	case !local:
-		p.GPG = launcher.GPGPlan{Why: why}
 	default:
-		sign := in.Flags.GPGSign || in.Lock.Workspace.GPGSign
-		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG || sign, Sign: sign}
+		// A remote engine cannot mount the relay's socket (why says
+		// which): the relay's far end runs in the workspace instead.
+		p.GPG = launcher.GPGPlan{Forward: true, Always: in.Flags.GPG || sign, Sign: sign, Stream: !local}
+		if !local {
+			p.GPG.Why = why
+		}
 	}
 	p.Keep = !in.Flags.Fresh && (in.Lock.Workspace.Keep == nil || *in.Lock.Workspace.Keep) && in.Getenv(EnvFresh) != "1"
 	p.Idle = in.Lock.Workspace.Idle

@@ -69,6 +69,7 @@ type Relay struct {
 	mu      sync.Mutex
 	blocked map[Kind]int
 	conns   map[net.Conn]struct{}
+	closed  bool
 	wg      sync.WaitGroup
 }
 
@@ -89,10 +90,45 @@ func Start(dir, agent string, policy Policy, log *slog.Logger) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GPG relay: %w", err)
 	}
-	r := &Relay{dir: dir, agent: agent, policy: policy, log: log, ln: ln, blocked: map[Kind]int{}, conns: map[net.Conn]struct{}{}}
+	r := newRelay(agent, policy, log)
+	r.dir, r.ln = dir, ln
 	r.wg.Add(1)
 	go r.accept()
 	return r, nil
+}
+
+// NewStream is a relay without a socket of its own: it serves the
+// connections handed to Serve (the workspace's, carried over an Engine API
+// stream when the engine is not on this host).
+func NewStream(agent string, policy Policy, log *slog.Logger) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return newRelay(agent, policy, log)
+}
+
+func newRelay(agent string, policy Policy, log *slog.Logger) *Relay {
+	return &Relay{agent: agent, policy: policy, log: log, blocked: map[Kind]int{}, conns: map[net.Conn]struct{}{}}
+}
+
+// Serve relays one client connection until either side hangs up, and
+// closes it.
+func (r *Relay) Serve(c net.Conn) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		c.Close()
+		return
+	}
+	r.conns[c] = struct{}{}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+	r.serve(c)
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+	c.Close()
 }
 
 // Path is the relay's socket.
@@ -105,31 +141,25 @@ func (r *Relay) accept() {
 		if err != nil {
 			return // closed
 		}
-		r.mu.Lock()
-		r.conns[c] = struct{}{}
-		r.mu.Unlock()
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.serve(c)
-			r.mu.Lock()
-			delete(r.conns, c)
-			r.mu.Unlock()
-			c.Close()
-		}()
+		go r.Serve(c)
 	}
 }
 
 // Close stops listening, ends open connections and removes the socket.
 func (r *Relay) Close() {
-	r.ln.Close() // a unix listener removes its socket file
+	if r.ln != nil {
+		r.ln.Close() // a unix listener removes its socket file
+	}
 	r.mu.Lock()
+	r.closed = true
 	for c := range r.conns {
 		c.Close()
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
-	os.Remove(r.Path())
+	if r.ln != nil {
+		os.Remove(r.Path())
+	}
 }
 
 // Blocked counts what the relay refused, by kind.
