@@ -93,6 +93,7 @@ func newRelayWorkspace(t *testing.T) *relayWorkspace {
 // and ws says what it blocked. With --gpg-sign, git signs with
 // user.signingkey and the host verifies the commit.
 func TestGPGRelayLetsOnlyTheWorkspacesKeysThrough(t *testing.T) {
+	t.Parallel()
 	w := newRelayWorkspace(t)
 
 	r := runWsEnv(t, w.dir, w.env, "exec", "--", "sops", "--disable-version-check", "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "kubeconfig")
@@ -151,6 +152,7 @@ func TestGPGRelayLetsOnlyTheWorkspacesKeysThrough(t *testing.T) {
 // "no agent" error and the command's exit status; ws killed mid-command
 // leaves no relay socket behind.
 func TestGPGRelayWithoutItsAgent(t *testing.T) {
+	t.Parallel()
 	w := newRelayWorkspace(t)
 	runDir, err := os.MkdirTemp("", "ws-run-")
 	if err != nil {
@@ -241,6 +243,7 @@ func findSockets(t *testing.T, dir string) []string {
 // and encrypts inside, the same requests are refused, and the socket lives
 // in the workspace's tmpfs only.
 func TestGPGRelayOverARemoteEngine(t *testing.T) {
+	t.Parallel()
 	w := newRelayWorkspace(t)
 	runDir, err := os.MkdirTemp("", "ws-run-")
 	if err != nil {
@@ -274,5 +277,36 @@ func TestGPGRelayOverARemoteEngine(t *testing.T) {
 	r = runWsEnv(t, w.dir, env, "doctor")
 	if !strings.Contains(r.stdout, "relay: Engine API stream") {
 		t.Fatalf("ws doctor does not show the stream relay:\n%s", r.stdout)
+	}
+}
+
+// A kept workspace: the first run starts it with the relay's directory
+// mounted; a later run execs straight in and serves the relay again, and
+// between runs nothing listens.
+func TestGPGRelayInAKeptWorkspace(t *testing.T) {
+	t.Parallel()
+	w := newRelayWorkspace(t)
+	runDir, err := os.MkdirTemp("", "ws-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runDir) })
+	env := append(append([]string{}, kept...), append(w.env, "XDG_RUNTIME_DIR="+runDir)...)
+	t.Cleanup(func() { runWsEnv(t, w.dir, env, "stop") })
+	for i := 0; i < 2; i++ {
+		r := runWsEnv(t, w.dir, env, "exec", "--", "sops", "--disable-version-check", "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "kubeconfig")
+		if r.code != 0 || !strings.Contains(r.stdout, "for-alice-and-bob") {
+			t.Fatalf("run %d in the kept workspace: exit %d\n%s", i+1, r.code, r.stderr)
+		}
+		if n := len(keptContainers(t, w.dir)); n != 1 {
+			t.Fatalf("run %d: %d kept containers, want 1", i+1, n)
+		}
+		if sockets := findSockets(t, runDir); len(sockets) != 0 {
+			t.Fatalf("run %d: the relay still listens after ws ended: %v", i+1, sockets)
+		}
+	}
+	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", "gpg --batch --import carol.pub.asc 2>/dev/null; gpg --batch --decrypt to-carol.asc")
+	if r.code == 0 || !strings.Contains(r.stderr, "ws: blocked 1 decryption request") {
+		t.Fatalf("carol's message in the kept workspace: exit %d\n%s", r.code, r.stderr)
 	}
 }
