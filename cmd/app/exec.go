@@ -136,7 +136,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	if probe, ok := secrets.Ciphertexts(p.Root, p.Secrets); ok && p.Keep {
 		relay := restartKeptRelay(e, ln, p)
 		ran, err := ln.RunIfKept(ctx, p, probe, stdio)
-		closeRelay(e, relay)
+		closeRelay(e, relay, true)
 		ln.AgentStream = nil
 		if ran {
 			return err
@@ -153,7 +153,7 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		if err != nil {
 			return err
 		}
-		defer closeRelay(e, relay)
+		defer closeRelay(e, relay, p.Keep)
 	}
 	e.Log.Debug("secrets decrypted", "files", len(pay.Secrets))
 	im, err := definition.New(l, lock.HostPlatform())

@@ -59,8 +59,10 @@ func startRelay(e *Env, ln *launcher.Launcher, p launcher.Plan, fwd *launcher.GP
 	}
 	var r *gpgrelay.Relay
 	if p.GPG.Stream {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("GPG relay: %w", err)
+		if p.Keep { // for relay.json
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("GPG relay: %w", err)
+			}
 		}
 		r = gpgrelay.NewStream(fwd.AgentSocket, fwd.Policy, e.Log)
 		ln.AgentStream = r
@@ -111,12 +113,16 @@ func restartKeptRelay(e *Env, ln *launcher.Launcher, p launcher.Plan) *gpgrelay.
 	return r
 }
 
-// closeRelay stops the relay and says what it blocked.
-func closeRelay(e *Env, r *gpgrelay.Relay) {
+// closeRelay stops the relay and says what it blocked. A fresh run's
+// directory goes with it; a kept workspace's stays for the next run.
+func closeRelay(e *Env, r *gpgrelay.Relay, kept bool) {
 	if r == nil {
 		return
 	}
 	r.Close()
+	if !kept && r.Dir() != "" {
+		os.Remove(r.Dir())
+	}
 	if s := r.Summary(); s != "" {
 		fmt.Fprintf(e.Stderr, "ws: %s\n", s)
 	}

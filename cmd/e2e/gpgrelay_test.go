@@ -188,6 +188,9 @@ func TestGPGRelayWithoutItsAgent(t *testing.T) {
 	if sockets := findSockets(t, runDir); len(sockets) != 0 {
 		t.Fatalf("relay sockets left after the run: %v", sockets)
 	}
+	if left, _ := os.ReadDir(filepath.Join(runDir, "ws-agent")); len(left) != 0 {
+		t.Fatalf("a fresh run left its relay directory: %v", left)
+	}
 
 	// ws killed (SIGTERM, as a closing terminal does) mid-command.
 	exec.Command("gpgconf", "--homedir", w.home, "--launch", "gpg-agent").Run()

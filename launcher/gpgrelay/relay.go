@@ -131,6 +131,9 @@ func (r *Relay) Serve(c net.Conn) {
 	c.Close()
 }
 
+// Dir is the directory of the relay's socket ("" for a stream relay).
+func (r *Relay) Dir() string { return r.dir }
+
 // Path is the relay's socket.
 func (r *Relay) Path() string { return filepath.Join(r.dir, SocketName) }
 
