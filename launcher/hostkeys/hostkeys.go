@@ -332,23 +332,19 @@ func SigningKey(ctx context.Context, spec string) (fingerprint string, grips []s
 // the primary and sub keys (records primary and sub) that have the
 // capability, and the first primary key's fingerprint.
 func keygrips(out []byte, primary, sub string, capability byte) (grips []string, fingerprint string) {
-	can, afterPrimary := false, false
+	can := false
+	record := "" // the key record the fpr and grp lines that follow belong to
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Split(line, ":")
 		switch {
 		case (f[0] == primary || f[0] == sub) && len(f) > 11:
 			// Field 12 holds this key's own capabilities in lower case.
 			can = strings.IndexByte(f[11], capability) >= 0
-			afterPrimary = f[0] == primary
-		case f[0] == "fpr" && len(f) > 9 && afterPrimary && fingerprint == "":
+			record = f[0]
+		case f[0] == "fpr" && len(f) > 9 && record == primary && fingerprint == "":
 			fingerprint = f[9]
 		case f[0] == "grp" && len(f) > 9 && can && IsKeygrip(f[9]):
 			grips = append(grips, f[9])
-		}
-		if f[0] != primary {
-			if f[0] != "fpr" {
-				afterPrimary = false
-			}
 		}
 	}
 	return grips, fingerprint

@@ -127,3 +127,24 @@ func TestOnlyFingerprintsReachGPG(t *testing.T) {
 		t.Fatalf("PGP with only a fake fingerprint: %v", p)
 	}
 }
+
+// gpg --with-colons --with-keygrip: the keygrips of the keys that can do
+// the one thing asked, and the primary key's fingerprint.
+func TestKeygripsByCapability(t *testing.T) {
+	out := []byte(`sec:u:255:22:AAAAAAAAAAAAAAAA:1700000000:::u:::scESC:::+:::ed25519:::0:
+fpr:::::::::1111111111111111111111111111111111111111:
+grp:::::::::AAAA000000000000000000000000000000000001:
+uid:u::::1700000000::X::Alice <alice@ws.test>::::::::::0:
+ssb:u:255:18:BBBBBBBBBBBBBBBB:1700000000::::::e:::+:::cv25519::
+fpr:::::::::2222222222222222222222222222222222222222:
+grp:::::::::BBBB000000000000000000000000000000000002:
+`)
+	sign, fp := keygrips(out, "sec", "ssb", 's')
+	if len(sign) != 1 || sign[0] != "AAAA000000000000000000000000000000000001" || fp != "1111111111111111111111111111111111111111" {
+		t.Fatalf("signing: %v %s", sign, fp)
+	}
+	enc, _ := keygrips(out, "sec", "ssb", 'e')
+	if len(enc) != 1 || enc[0] != "BBBB000000000000000000000000000000000002" {
+		t.Fatalf("encryption: %v", enc)
+	}
+}
