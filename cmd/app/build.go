@@ -88,6 +88,7 @@ func runBuild(ctx context.Context, e *Env, o buildOptions) error {
 	if err != nil {
 		return err
 	}
+	warnFloating(e, l)
 	res, err := b.Build(ctx, im, build.Options{
 		Builder: target, Force: o.force, NoCache: o.noCache,
 		Progress: o.progress, ProgressOut: e.Stderr, SharedRepo: l.Image,
@@ -122,4 +123,17 @@ func platformList(list []lock.Platform) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// warnFloating says when the lock's Debian packages are not pinned: the
+// same lock then builds different packages as the mirror moves.
+func warnFloating(e *Env, l *lock.Lock) {
+	if !l.Base.Floating() {
+		return
+	}
+	how := "add base.snapshot (an apt archive at a point in time), then run ws lock bump packages"
+	if l.Base.Snapshot != nil {
+		how = "run ws lock bump packages"
+	}
+	fmt.Fprintf(e.Stderr, "ws: warning: the base packages float with the mirror (not every one is pinned to a snapshot's version); to pin them, %s\n", how)
 }

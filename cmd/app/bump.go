@@ -40,8 +40,8 @@ func newLockBumpCommand(e *Env) *cli.Command {
 	var o lockBumpOptions
 	return &cli.Command{
 		Name:      "bump",
-		Usage:     "move pins: a tool's version and every platform's sha256 together, or the base digest",
-		ArgsUsage: "[TOOL…|base]",
+		Usage:     "move pins: a tool's version and every platform's sha256 together, the base digest, or the Debian packages' versions",
+		ArgsUsage: "[TOOL…|base|packages]",
 		Description: "With no TOOL, every tool moves to its newest release. A TOOL is its name in\n" +
 			"tools.lock or its source repository (OWNER/REPO, as Renovate names it); `base`\n" +
 			"moves the base image to the digest its tag points at now.\n\n" +
@@ -147,6 +147,9 @@ func keepTrust(e *Env, root string, before, after lock.Reach) {
 func describeChange(c bump.Change) string {
 	if !c.Changed() {
 		msg := c.Tool + ": " + c.From
+		if c.Kind == "package" {
+			msg = "package " + msg
+		}
 		if c.Note != "" {
 			msg += " (" + c.Note + ")"
 		}
@@ -162,7 +165,14 @@ func describeChange(c bump.Change) string {
 		}
 		verified = verified && cs.Verified
 	}
-	msg := fmt.Sprintf("%s: %s -> %s", c.Tool, c.From, c.To)
+	from := c.From
+	if c.Kind == "package" {
+		if from == "" {
+			from = "(any version)"
+		}
+		return fmt.Sprintf("package %s: %s -> %s (from the snapshot's signed index)", c.Tool, from, c.To)
+	}
+	msg := fmt.Sprintf("%s: %s -> %s", c.Tool, from, c.To)
 	if len(sources) > 0 {
 		msg += " (checksums: " + strings.Join(sources, ", ")
 		if verified {

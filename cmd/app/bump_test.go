@@ -380,7 +380,7 @@ func TestBumpUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"nosuch"}, `ws: no tool "nosuch" in tools.lock (tools: greet, hello; or base)`},
+		{[]string{"nosuch"}, `ws: no tool "nosuch" in tools.lock (tools: greet, hello; or base, packages)`},
 		{[]string{"--to", "v2", "greet", "hello"}, "ws: --to pins one tool: name exactly one"},
 		{[]string{"--min-age", "soon", "greet"}, `ws: --min-age "soon" is not an age`},
 	} {

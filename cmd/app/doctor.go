@@ -68,7 +68,11 @@ func runDoctor(ctx context.Context, e *Env, o doctorOptions) error {
 	}
 
 	l, path, err := loadLock(e)
-	add("tools.lock", err, fmt.Sprintf("%s: valid", path))
+	lockDetail := fmt.Sprintf("%s: valid", path)
+	if l != nil && l.Base.Floating() {
+		lockDetail += "; warning: its Debian packages float with the mirror (pin them: base.snapshot, then ws lock bump packages)"
+	}
+	add("tools.lock", err, lockDetail)
 	var p *launcher.Plan
 	if l != nil {
 		// The plan of a plain `ws enter`: the checks below are about what

@@ -25,6 +25,8 @@ type buildWorkspace struct {
 	kubectl *testenv.Kubectl
 	base    string
 	image   string // the lock's shared image repository
+	// snapshot is base.snapshot's url, if any.
+	snapshot string
 }
 
 func newBuildWorkspace(t testing.TB, in *infra, extra ...testenv.Tool) *buildWorkspace {
@@ -46,7 +48,7 @@ func newBuildWorkspace(t testing.TB, in *infra, extra ...testenv.Tool) *buildWor
 
 func (w *buildWorkspace) writeLock(t testing.TB) {
 	t.Helper()
-	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image}
+	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image, Snapshot: w.snapshot}
 	if err := spec.Write(w.dir); err != nil {
 		t.Fatal(err)
 	}

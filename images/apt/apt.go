@@ -200,6 +200,11 @@ type ArchiveError struct {
 func (e *ArchiveError) Error() string { return fmt.Sprintf("apt archive %s: %v", e.Archive, e.Err) }
 func (e *ArchiveError) Unwrap() error { return e.Err }
 
+// Hint says what to do about it.
+func (e *ArchiveError) Hint() string {
+	return "check base.snapshot in tools.lock (url, suite, components, key); nothing was changed"
+}
+
 func get(ctx context.Context, client *http.Client, u string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -2,12 +2,8 @@ package apt
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +12,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+
+	"github.com/ws-tools/ws/cmd/e2e/testenv"
 )
 
 func readKey(t *testing.T, name string) openpgp.EntityList {
@@ -31,44 +29,20 @@ func readKey(t *testing.T, name string) openpgp.EntityList {
 	return k
 }
 
-// archive serves dists/bookworm with Packages.gz for amd64 and an InRelease
-// signed by signer; tamper changes files after signing.
-type archive struct {
-	files map[string][]byte
-}
-
-func newArchive(t *testing.T, signer *openpgp.Entity, index []byte) *archive {
+// archive is testenv's signed in-memory archive, served for the test.
+func newArchive(t *testing.T, signer *openpgp.Entity, index []byte) *testenv.AptArchive {
 	t.Helper()
-	var gz bytes.Buffer
-	w := gzip.NewWriter(&gz)
-	w.Write(index)
-	w.Close()
-	sum := sha256.Sum256(gz.Bytes())
-	release := fmt.Sprintf("Origin: Debian\nSuite: stable\nCodename: bookworm\nDate: Sat, 01 Nov 2026 00:00:00 UTC\nArchitectures: amd64 arm64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages.gz\n",
-		hex.EncodeToString(sum[:]), gz.Len())
-	var signed bytes.Buffer
-	pt, err := clearsign.Encode(&signed, signer.PrivateKey, nil)
+	a, err := testenv.NewAptArchive(index, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt.Write([]byte(release))
-	pt.Close()
-	return &archive{files: map[string][]byte{
-		"/dists/bookworm/InRelease":                     signed.Bytes(),
-		"/dists/bookworm/main/binary-amd64/Packages.gz": gz.Bytes(),
-	}}
+	return a
 }
 
-func (a *archive) serve(t *testing.T) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b, ok := a.files[strings.TrimPrefix(r.URL.Path, "/archive/debian/20261101T000000Z")]; ok {
-			w.Write(b)
-			return
-		}
-		http.NotFound(w, r)
-	}))
+func serve(t *testing.T, a *testenv.AptArchive) string {
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return srv.URL + "/archive/debian/20261101T000000Z"
+	return srv.URL + testenv.AptSnapshotPath
 }
 
 func signer(t *testing.T) *openpgp.Entity {
@@ -83,7 +57,7 @@ func TestResolveFromASignedIndex(t *testing.T) {
 	}
 	a := newArchive(t, signer(t), index)
 	arch := &Archive{Suite: "bookworm", Components: []string{"main"}, Keyring: readKey(t, "archive-key.asc")}
-	arch.URL = a.serve(t)
+	arch.URL = serve(t, a)
 	ctx := context.Background()
 	rel, err := arch.Release(ctx, http.DefaultClient)
 	if err != nil {
@@ -114,34 +88,30 @@ func TestTamperedArchivesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct {
-		make    func() *archive
+		make    func() *testenv.AptArchive
 		wantErr string
 	}{
-		"index changed after signing": {func() *archive {
+		"index changed after signing": {func() *testenv.AptArchive {
 			a := newArchive(t, signer(t), index)
-			var gz bytes.Buffer
-			w := gzip.NewWriter(&gz)
-			w.Write(bytes.Replace(index, []byte("1:2.39.5-0+deb12u2"), []byte("1:2.39.9-0+evil1"), 1))
-			w.Close()
-			a.files["/dists/bookworm/main/binary-amd64/Packages.gz"] = gz.Bytes()
+			a.Files["/dists/bookworm/main/binary-amd64/Packages.gz"] = testenv.Gzip(bytes.Replace(index, []byte("1:2.39.5-0+deb12u2"), []byte("1:2.39.9-0+evil1"), 1))
 			return a
 		}, "does not match InRelease"},
-		"InRelease changed after signing": {func() *archive {
+		"InRelease changed after signing": {func() *testenv.AptArchive {
 			a := newArchive(t, signer(t), index)
-			a.files["/dists/bookworm/InRelease"] = bytes.Replace(a.files["/dists/bookworm/InRelease"], []byte("Codename: bookworm"), []byte("Codename: bookwork"), 1)
+			a.Files["/dists/bookworm/InRelease"] = bytes.Replace(a.Files["/dists/bookworm/InRelease"], []byte("Codename: bookworm"), []byte("Codename: bookwork"), 1)
 			return a
 		}, "signature does not verify"},
-		"signed by another key": {func() *archive { return newArchive(t, other, index) }, "signature does not verify"},
-		"not signed at all": {func() *archive {
+		"signed by another key": {func() *testenv.AptArchive { return newArchive(t, other, index) }, "signature does not verify"},
+		"not signed at all": {func() *testenv.AptArchive {
 			a := newArchive(t, signer(t), index)
-			block, _ := clearsign.Decode(a.files["/dists/bookworm/InRelease"])
-			a.files["/dists/bookworm/InRelease"] = block.Plaintext
+			block, _ := clearsign.Decode(a.Files["/dists/bookworm/InRelease"])
+			a.Files["/dists/bookworm/InRelease"] = block.Plaintext
 			return a
 		}, "not a clearsigned file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			arch := &Archive{Suite: "bookworm", Components: []string{"main"}, Keyring: readKey(t, "archive-key.asc")}
-			arch.URL = c.make().serve(t)
+			arch.URL = serve(t, c.make())
 			ctx := context.Background()
 			rel, err := arch.Release(ctx, http.DefaultClient)
 			if err == nil {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -385,6 +386,16 @@ func explain(err error, im *definition.Image) error {
 			return &lock.DownloadError{Tool: a.Tool, Platform: a.Platform, URL: a.URL, Err: errors.New(reason)}
 		}
 	}
+	if m := packageStepExitRe.FindStringSubmatch(msg); m != nil && im.Lock.Base.Snapshot != nil {
+		code, _ := strconv.Atoi(m[1])
+		switch i := code - definition.PackageMissingExit; {
+		case i >= 0 && i < len(im.Packages):
+			p := im.Packages[i]
+			return &PackageError{Package: lock.PackageName(p), Version: lock.PackageVersion(p), Archive: archiveOf(im)}
+		case code == definition.PackageMismatchExit:
+			return &PackageError{Archive: archiveOf(im)}
+		}
+	}
 	if credentials.IsAuthFailure(err) {
 		// The only registry a build reaches is the base image's.
 		if host, herr := credentials.Host(im.Lock.Base.Image); herr == nil && strings.Contains(msg, host) {
@@ -412,6 +423,36 @@ func authReason(msg string) string {
 		return reason[i+2:]
 	}
 	return reason
+}
+
+// packageStepExitRe is BuildKit's words for the package step failing:
+// the command ("… apt-get install …") and its exit status.
+// Docker 20.10's BuildKit says "executor failed running [CMD]: exit code: N".
+var packageStepExitRe = regexp.MustCompile(`apt-get install [\s\S]*exit code: (\d+)`)
+
+func archiveOf(im *definition.Image) string {
+	if s := im.Lock.Base.Snapshot; s != nil {
+		return s.URL + " " + s.Suite
+	}
+	return "the base image's apt sources"
+}
+
+// PackageError is a pinned Debian package the archive does not have at its
+// pinned version (Package empty: one was installed at another version).
+type PackageError struct {
+	Package, Version, Archive string
+}
+
+func (e *PackageError) Error() string {
+	if e.Package == "" {
+		return fmt.Sprintf("a package from %s was installed at another version than tools.lock pins (the build's log names it)", e.Archive)
+	}
+	return fmt.Sprintf("package %s=%s is not in %s", e.Package, e.Version, e.Archive)
+}
+
+// Hint says what to do about it.
+func (e *PackageError) Hint() string {
+	return "ws lock bump packages pins each package to the version the lock's snapshot has"
 }
 
 // BaseImageError is a base image the builder could not get.

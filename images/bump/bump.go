@@ -25,6 +25,10 @@ import (
 // BaseName is the argument that bumps the base image instead of a tool.
 const BaseName = "base"
 
+// PackagesName is the argument that pins the base's Debian packages to what
+// the lock's apt snapshot has.
+const PackagesName = "packages"
+
 // Where a new checksum came from, strongest first.
 const (
 	SourceAssetDigest  = "GitHub asset digest"
@@ -99,11 +103,11 @@ type ChecksumChange struct {
 // empty; "base" for the base image) and applies them to l in memory. On any
 // error l is left unedited.
 func (b *Bumper) Plan(ctx context.Context, l *lock.Lock, names []string, o Options) ([]Change, error) {
-	targets, wantBase, err := selectTargets(l, names)
+	targets, wantBase, wantPackages, err := selectTargets(l, names)
 	if err != nil {
 		return nil, err
 	}
-	if o.To != "" && len(targets)+boolInt(wantBase) != 1 {
+	if o.To != "" && (len(targets)+boolInt(wantBase) != 1 || wantPackages) {
 		return nil, &UsageError{Msg: "--to pins one tool: name exactly one"}
 	}
 	var changes []Change
@@ -114,6 +118,14 @@ func (b *Bumper) Plan(ctx context.Context, l *lock.Lock, names []string, o Optio
 			errs = append(errs, err)
 		} else {
 			changes = append(changes, c)
+		}
+	}
+	if wantPackages {
+		cs, err := b.planPackages(ctx, l)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			changes = append(changes, cs...)
 		}
 	}
 	for _, t := range targets {
@@ -141,15 +153,18 @@ func (e *UsageError) Error() string { return e.Msg }
 // Hint says what to do about it.
 func (e *UsageError) Hint() string { return "see ws lock bump --help; ws lock list shows the tools" }
 
-func selectTargets(l *lock.Lock, names []string) ([]*lock.Tool, bool, error) {
+func selectTargets(l *lock.Lock, names []string) (tools []*lock.Tool, base, packages bool, err error) {
 	if len(names) == 0 {
-		return l.Tools, false, nil
+		return l.Tools, false, false, nil
 	}
 	var out []*lock.Tool
-	base := false
 	for _, n := range names {
 		if n == BaseName {
 			base = true
+			continue
+		}
+		if n == PackagesName {
+			packages = true
 			continue
 		}
 		t := l.Tool(n)
@@ -166,11 +181,11 @@ func selectTargets(l *lock.Lock, names []string) ([]*lock.Tool, bool, error) {
 			for i, c := range l.Tools {
 				known[i] = c.Name
 			}
-			return nil, false, &UsageError{Msg: fmt.Sprintf("no tool %q in tools.lock (tools: %s; or base)", n, strings.Join(known, ", "))}
+			return nil, false, false, &UsageError{Msg: fmt.Sprintf("no tool %q in tools.lock (tools: %s; or base, packages)", n, strings.Join(known, ", "))}
 		}
 		out = append(out, t)
 	}
-	return out, base, nil
+	return out, base, packages, nil
 }
 
 func (b *Bumper) planBase(ctx context.Context, l *lock.Lock) (Change, error) {
@@ -366,7 +381,7 @@ func (b *Bumper) verify(ctx context.Context, l *lock.Lock, changes []Change, o O
 	var refs []*ChecksumChange
 	for ci := range changes {
 		c := &changes[ci]
-		if c.Kind == "base" {
+		if c.Kind == "base" || c.Kind == "package" {
 			continue
 		}
 		t := l.Tool(c.Tool)
@@ -425,6 +440,12 @@ func edit(l *lock.Lock, changes []Change) error {
 		}
 		if c.Kind == "base" {
 			if err := l.SetBaseImage(c.To); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.Kind == "package" {
+			if err := l.SetPackageVersion(c.Tool, c.To); err != nil {
 				return err
 			}
 			continue

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,7 +85,13 @@ func New(l *lock.Lock, p lock.Platform) (*Image, error) {
 		// repository that copies another's lock and adds `image:` gets a tag
 		// of its own, and what it pulls never stands in for the other's image.
 		Shared string `json:",omitempty"`
+		// Snapshot is the apt archive, its point in time and its key.
+		Snapshot *snapshotKey `json:",omitempty"`
 	}{Definition: Version, Entrypoint: hex.EncodeToString(script[:]), Platform: p.String(), Base: l.Base.Image, Shared: l.Image}
+	if s := l.Base.Snapshot; s != nil {
+		sum := sha256.Sum256(s.KeyData)
+		key.Snapshot = &snapshotKey{URL: s.URL, Suite: s.Suite, Components: s.Components, Key: hex.EncodeToString(sum[:])}
+	}
 	for _, t := range l.Tools {
 		a, err := t.Artifact(p)
 		if err != nil {
@@ -106,6 +113,12 @@ func New(l *lock.Lock, p lock.Platform) (*Image, error) {
 	return im, nil
 }
 
+type snapshotKey struct {
+	URL, Suite string
+	Components []string
+	Key        string // sha256 of the key file; of nothing for the image's keyring
+}
+
 // Tag is the local image name, ws-tools:<first 16 hex of Hash>.
 func (im *Image) Tag() string { return ImageRepo + ":" + im.Hash[:16] }
 
@@ -124,11 +137,25 @@ func (im *Image) State(o Options) (llb.State, error) {
 	p := ociPlatform(im.Platform)
 	ws := llb.Image(im.Lock.Base.Image, llb.Platform(p), llb.WithCustomName("base "+im.Lock.Base.Image))
 	if pkgs := im.Packages; len(pkgs) > 0 {
-		ws = ws.Run(
-			llb.Args([]string{"/bin/sh", "-c", installScript(pkgs)}),
+		run := []llb.RunOption{
 			llb.AddEnv("DEBIAN_FRONTEND", "noninteractive"),
-			llb.WithCustomName("apt-get install "+strings.Join(pkgs, " ")),
-		).Root()
+			llb.WithCustomName("apt-get install " + strings.Join(pkgs, " ")),
+		}
+		script := installScript(pkgs)
+		if s := im.Lock.Base.Snapshot; s != nil {
+			keyring := lock.DefaultArchiveKeyring
+			if len(s.KeyData) > 0 {
+				// The lock's key, mounted for this step only.
+				keyring = aptKeyDir + "/archive-key.asc"
+				keyState := llb.Scratch().File(llb.Mkfile("archive-key.asc", 0o644, s.KeyData, llb.WithCreatedTime(epoch)))
+				run = append(run, llb.AddMount(aptKeyDir, keyState, llb.Readonly))
+			}
+			script = snapshotInstallScript(pkgs, s, keyring)
+			if t, ok := snapshotTime(s.URL); ok {
+				run = append(run, llb.AddEnv("SOURCE_DATE_EPOCH", strconv.FormatInt(t.Unix(), 10)))
+			}
+		}
+		ws = ws.Run(append([]llb.RunOption{llb.Args([]string{"/bin/sh", "-c", script})}, run...)...).Root()
 	}
 	// Each install puts one file in place: the entrypoint, then each tool.
 	type install struct {
@@ -198,6 +225,59 @@ func toolSource(a lock.Artifact, ws llb.State) (llb.State, string) {
 
 func isZip(a lock.Artifact) bool {
 	return a.Member != "" && strings.HasSuffix(strings.ToLower(a.URL), ".zip")
+}
+
+// aptKeyDir is where the snapshot's key file is mounted during the package
+// step.
+const aptKeyDir = "/run/ws-apt-key"
+
+// Exit statuses of the package step (snapshotInstallScript).
+const (
+	PackageMismatchExit = 63
+	PackageMissingExit  = 64
+)
+
+// snapshotInstallScript installs packages from the pinned archive only:
+// the base image's sources are set aside for the step, apt checks the
+// archive's signature with the pinned keyring (snapshots are old on
+// purpose: Valid-Until is not checked), and every pinned package must end
+// up at its exact version. Names, versions, URL, suite and components are
+// validated by the lock's parser to need no quoting.
+//
+// Its exit status says which package failed, since BuildKit's error carries
+// the status but not the output: PackageMissingExit+i when pkgs[i] is not in
+// the archive at its version, PackageMismatchExit when one got installed at
+// another version.
+func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) string {
+	var have, check strings.Builder
+	for i, p := range pkgs {
+		name, version := lock.PackageName(p), lock.PackageVersion(p)
+		if version == "" {
+			continue
+		}
+		// madison lists the versions the sources offer ("git | 1:2.39.5-0+deb12u2 | …").
+		fmt.Fprintf(&have, `apt-cache madison %s | awk -F ' [|] ' '{print $2}' | grep -qxF '%s' || { echo "ws: package %s=%s is not in the archive" >&2; exit %d; }; `, name, version, name, version, PackageMissingExit+i)
+		fmt.Fprintf(&check, `[ "$(dpkg-query -W -f='${Version}' %s)" = '%s' ] || { echo "ws: package %s is not at %s" >&2; exit %d; }; `, name, version, name, version, PackageMismatchExit)
+	}
+	return "set -e; mkdir -p /tmp/ws-apt-sources; " +
+		"for f in /etc/apt/sources.list /etc/apt/sources.list.d; do if [ -e $f ]; then mv $f /tmp/ws-apt-sources/; fi; done; " +
+		"mkdir /etc/apt/sources.list.d; " +
+		fmt.Sprintf("echo 'deb [signed-by=%s] %s %s %s' >/etc/apt/sources.list.d/ws-snapshot.list; ", keyring, s.URL, s.Suite, strings.Join(s.Components, " ")) +
+		"apt-get -o Acquire::Check-Valid-Until=false update -qq; " +
+		have.String() +
+		"apt-get install -y -qq --no-install-recommends " + strings.Join(pkgs, " ") + " >/dev/null; " +
+		check.String() +
+		"rm -rf /etc/apt/sources.list.d; for f in /tmp/ws-apt-sources/*; do if [ -e $f ]; then mv $f /etc/apt/; fi; done; rmdir /tmp/ws-apt-sources; " +
+		"apt-get clean; " +
+		"rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /var/log/alternatives.log " +
+		"/var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache"
+}
+
+// snapshotTime is the point in time of a snapshot.debian.org-style URL
+// (…/20261101T000000Z), for SOURCE_DATE_EPOCH.
+func snapshotTime(u string) (time.Time, bool) {
+	t, err := time.Parse("20060102T150405Z", u[strings.LastIndex(u, "/")+1:])
+	return t, err == nil
 }
 
 // installScript installs packages and removes everything apt leaves behind.

@@ -177,3 +177,46 @@ func TestZipToolIsUnpackedByUnzip(t *testing.T) {
 		t.Fatal("no unzip step for the zipped tool")
 	}
 }
+
+// The snapshot, its key and the package versions are in the tag; the
+// package step uses the pinned archive only.
+func TestSnapshotIsInTheTag(t *testing.T) {
+	withSnapshot := func(url, version string) string {
+		return strings.Replace(twoTools, "  packages: [bash, git]\n", "  packages: [bash, git="+version+"]\n  snapshot:\n    url: "+url+"\n    suite: bookworm\n", 1)
+	}
+	base := image(t, withSnapshot("https://snapshot.debian.org/archive/debian/20261101T000000Z", "1:2.39.5-0+deb12u2"), amd64)
+	for name, other := range map[string]string{
+		"another snapshot": withSnapshot("https://snapshot.debian.org/archive/debian/20261201T000000Z", "1:2.39.5-0+deb12u2"),
+		"another version":  withSnapshot("https://snapshot.debian.org/archive/debian/20261101T000000Z", "1:2.39.5-0+deb12u3"),
+		"no snapshot":      twoTools,
+	} {
+		if image(t, other, amd64).Tag() == base.Tag() {
+			t.Errorf("%s: same tag %s", name, base.Tag())
+		}
+	}
+	st, err := base.State(Options{Merge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var script string
+	for _, op := range ops(t, st) {
+		if e := op.GetExec(); e != nil {
+			script = strings.Join(e.Meta.Args, " ")
+			for _, env := range e.Meta.Env {
+				if strings.HasPrefix(env, "SOURCE_DATE_EPOCH=") && env != "SOURCE_DATE_EPOCH=1793491200" {
+					t.Errorf("env %s, want the snapshot's time", env)
+				}
+			}
+		}
+	}
+	for _, want := range []string{
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] https://snapshot.debian.org/archive/debian/20261101T000000Z bookworm main",
+		"Acquire::Check-Valid-Until=false",
+		"git=1:2.39.5-0+deb12u2",
+		"mv $f /tmp/ws-apt-sources/",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the package step lacks %q:\n%s", want, script)
+		}
+	}
+}

@@ -9,6 +9,8 @@ package lock
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -55,8 +57,106 @@ type Base struct {
 	// AllowUnpinned lets a tag-only image through with a warning, for people
 	// trying ws out before they pin.
 	AllowUnpinned bool
+	// Snapshot is the apt archive the packages come from, pinned in time;
+	// nil means the base image's own sources (the packages float with the
+	// mirror).
+	Snapshot *Snapshot
 
-	imageNode *yaml.Node
+	imageNode    *yaml.Node
+	packageNodes map[string]*yaml.Node
+}
+
+// Snapshot is an apt archive at a point in time, e.g. Debian's snapshot
+// archive: https://snapshot.debian.org/archive/debian/20261101T000000Z.
+type Snapshot struct {
+	URL        string
+	Suite      string
+	Components []string
+	// Key is the archive's signing key: a file beside tools.lock (relative
+	// path), or "" for the base image's debian-archive-keyring.
+	Key string
+	// KeyData is Key's content, read by LoadSnapshotKey.
+	KeyData []byte
+}
+
+// DefaultArchiveKeyring is where Debian images (and Debian hosts) keep the
+// archive's signing keys; a snapshot without key: uses it.
+const DefaultArchiveKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+// LoadSnapshotKey reads the snapshot's key file from dir (tools.lock's
+// folder): a regular file inside the repository, never through a symlink.
+func (l *Lock) LoadSnapshotKey(dir string) error {
+	s := l.Base.Snapshot
+	if s == nil || s.Key == "" {
+		return nil
+	}
+	p := filepath.Join(dir, s.Key)
+	for cur := p; cur != dir && strings.HasPrefix(cur, dir); cur = filepath.Dir(cur) {
+		if st, err := os.Lstat(cur); err == nil && st.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("base snapshot key %s: a symbolic link; the key must be a file in the repository", s.Key)
+		}
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("base snapshot key: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Size() > 1<<20 {
+		return fmt.Errorf("base snapshot key %s is not a key file", s.Key)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("base snapshot key: %w", err)
+	}
+	s.KeyData = data
+	return nil
+}
+
+// PackageName is a packages entry without its pinned version.
+func PackageName(entry string) string {
+	name, _, _ := strings.Cut(entry, "=")
+	return name
+}
+
+// PackageVersion is a packages entry's pinned version, "" when it floats.
+func PackageVersion(entry string) string {
+	_, v, _ := strings.Cut(entry, "=")
+	return v
+}
+
+// Floating reports whether the packages depend on the mirror's state that
+// day: no snapshot, or a package without its exact version.
+func (b Base) Floating() bool {
+	if len(b.Packages) == 0 {
+		return false
+	}
+	if b.Snapshot == nil {
+		return true
+	}
+	for _, p := range b.Packages {
+		if PackageVersion(p) == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// SetPackageVersion pins a package (by name) to version.
+func (l *Lock) SetPackageVersion(name, version string) error {
+	n := l.Base.packageNodes[name]
+	if n == nil {
+		return fmt.Errorf("no package %q in base packages", name)
+	}
+	entry := name + "=" + version
+	if !debPackageRe.MatchString(entry) {
+		return fmt.Errorf("package %s: %q is not NAME=VERSION as Debian writes them", name, entry)
+	}
+	for i, p := range l.Base.Packages {
+		if PackageName(p) == name {
+			l.Base.Packages[i] = entry
+		}
+	}
+	l.edits = append(l.edits, edit{n, entry})
+	return nil
 }
 
 // Workspace is the optional workspace section: what every ws enter and ws

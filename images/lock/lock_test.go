@@ -287,3 +287,60 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// base.snapshot: what it accepts, and what would reach a shell or apt's
+// sources line, or a file outside the repository, refused at parse.
+func TestSnapshot(t *testing.T) {
+	t.Parallel()
+	with := func(snapshot string) string {
+		return strings.Replace(validLock, "  packages: [bash, git]\n", "  packages: [bash, git=1:2.39.5-0+deb12u2]\n  snapshot:\n"+snapshot, 1)
+	}
+	l, err := Parse(FileName, []byte(with("    url: https://snapshot.debian.org/archive/debian/20261101T000000Z/\n    suite: bookworm\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := l.Base.Snapshot
+	if s == nil || s.URL != "https://snapshot.debian.org/archive/debian/20261101T000000Z" || s.Suite != "bookworm" || len(s.Components) != 1 || s.Components[0] != "main" {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if !l.Base.Floating() {
+		t.Error("bash has no version: the packages float")
+	}
+	if !slicesContains(l.Reach().Hosts, "https://snapshot.debian.org") {
+		t.Errorf("the snapshot's host is not in the reach: %v", l.Reach().Hosts)
+	}
+	if err := l.SetPackageVersion("bash", "5.2.15-2+b7"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := l.Bytes()
+	if !strings.Contains(string(b), "packages: [bash=5.2.15-2+b7, git=1:2.39.5-0+deb12u2]") {
+		t.Fatalf("after pinning bash:\n%s", b)
+	}
+	again, err := Parse(FileName, b)
+	if err != nil || again.Base.Floating() {
+		t.Fatalf("the pinned lock: %v, floating %v", err, again.Base.Floating())
+	}
+	for snapshot, want := range map[string]string{
+		"    url: https://x.test/a'$(id)\n    suite: bookworm\n": "is not an http(s) archive address",
+		"    url: file:///srv/debian\n    suite: bookworm\n":      "is not an http(s) archive address",
+		"    url: https://x.test/debian\n":                        "missing suite",
+		"    url: https://x.test/debian\n    suite: 'a b'\n":      "is not a suite name",
+		"    url: https://x.test/debian\n    suite: bookworm\n    key: ../../etc/key\n": "must be a file path relative to tools.lock",
+		"    url: https://x.test/debian\n    suite: bookworm\n    key: /etc/key\n":      "must be a file path relative to tools.lock",
+		"    url: https://x.test/debian\n    suite: bookworm\n    components: [main, 'x;y']\n": "is not an archive component",
+	} {
+		_, err := Parse(FileName, []byte(with(snapshot)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", snapshot, err, want)
+		}
+	}
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

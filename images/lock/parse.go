@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,7 +35,15 @@ func Load(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock file: %w", err)
 	}
-	return Parse(FileName, b)
+	l, err := Parse(FileName, b)
+	if err != nil {
+		return nil, err
+	}
+	// The snapshot's key is part of the pins (and of the image's hash).
+	if err := l.LoadSnapshotKey(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Parse validates src and returns the lock. name is used in messages. On
@@ -211,7 +221,10 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 		p.at(n, "", "base must be a mapping with image and packages")
 		return
 	}
-	fs := p.fields(n, "", "base", "image", "packages", "allow_unpinned")
+	fs := p.fields(n, "", "base", "image", "packages", "allow_unpinned", "snapshot")
+	if f, ok := fs["snapshot"]; ok && f.value.Tag != "!!null" {
+		l.Base.Snapshot = p.parseSnapshot(f.value)
+	}
 	if f, ok := fs["allow_unpinned"]; ok {
 		if v, ok := p.scalar(f, "", "allow_unpinned"); ok {
 			b, err := strconv.ParseBool(v)
@@ -243,17 +256,18 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 			p.at(f.value, "", "base packages must be a list")
 			return
 		}
-		seen := map[string]bool{}
+		l.Base.packageNodes = map[string]*yaml.Node{}
 		for _, item := range f.value.Content {
 			if item.Kind != yaml.ScalarNode || !debPackageRe.MatchString(item.Value) {
-				p.at(item, "", "%q is not a Debian package name", item.Value)
+				p.at(item, "", "%q is not a Debian package name (NAME or NAME=VERSION)", item.Value)
 				continue
 			}
-			if seen[item.Value] {
-				p.at(item, "", "package %q listed twice", item.Value)
+			name := PackageName(item.Value)
+			if l.Base.packageNodes[name] != nil {
+				p.at(item, "", "package %q listed twice", name)
 				continue
 			}
-			seen[item.Value] = true
+			l.Base.packageNodes[name] = item
 			l.Base.Packages = append(l.Base.Packages, item.Value)
 		}
 	}
@@ -614,4 +628,63 @@ func isSHA256Hex(s string) bool {
 		}
 	}
 	return true
+}
+
+var (
+	// archiveURLRe keeps the URL to characters that need no quoting in
+	// apt's sources line or the build's shell.
+	archiveURLRe = regexp.MustCompile(`^https?://[A-Za-z0-9.:/_~%+-]+$`)
+	suiteRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	componentRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9/-]*$`)
+)
+
+// parseSnapshot reads base.snapshot: the apt archive pinned in time.
+func (p *parser) parseSnapshot(n *yaml.Node) *Snapshot {
+	if n.Kind != yaml.MappingNode {
+		p.at(n, "", "base snapshot must be a mapping with url, suite, components and key")
+		return nil
+	}
+	fs := p.fields(n, "", "base snapshot", "url", "suite", "components", "key")
+	s := &Snapshot{Components: []string{"main"}}
+	if f, ok := fs["url"]; !ok {
+		p.at(n, "", "base snapshot: missing url (e.g. https://snapshot.debian.org/archive/debian/20261101T000000Z)")
+	} else if v, ok := p.scalar(f, "", "base snapshot url"); ok {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || !archiveURLRe.MatchString(v) {
+			p.at(f.value, "", "base snapshot url %q is not an http(s) archive address", v)
+		}
+		s.URL = strings.TrimSuffix(v, "/")
+	}
+	if f, ok := fs["suite"]; !ok {
+		p.at(n, "", "base snapshot: missing suite (e.g. bookworm)")
+	} else if v, ok := p.scalar(f, "", "base snapshot suite"); ok {
+		if !suiteRe.MatchString(v) {
+			p.at(f.value, "", "base snapshot suite %q is not a suite name", v)
+		}
+		s.Suite = v
+	}
+	if f, ok := fs["components"]; ok {
+		if f.value.Kind != yaml.SequenceNode || len(f.value.Content) == 0 {
+			p.at(f.value, "", "base snapshot components must be a list (e.g. [main])")
+		} else {
+			s.Components = nil
+			for _, c := range f.value.Content {
+				if c.Kind != yaml.ScalarNode || !componentRe.MatchString(c.Value) {
+					p.at(c, "", "%q is not an archive component", c.Value)
+					continue
+				}
+				s.Components = append(s.Components, c.Value)
+			}
+		}
+	}
+	if f, ok := fs["key"]; ok {
+		if v, ok := p.scalar(f, "", "base snapshot key"); ok {
+			// A file committed beside tools.lock: never one elsewhere on the host.
+			if v == "" || filepath.IsAbs(v) || strings.HasPrefix(filepath.Clean(v), "..") {
+				p.at(f.value, "", "base snapshot key %q must be a file path relative to tools.lock, inside the repository", v)
+			}
+			s.Key = v
+		}
+	}
+	return s
 }

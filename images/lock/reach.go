@@ -44,6 +44,11 @@ func (l *Lock) Reach() Reach {
 		r.Secrets = append(r.Secrets, fmt.Sprintf("%s as %s (%s)", s.File, s.Env, s.Name))
 	}
 	hosts := map[string]bool{}
+	if s := l.Base.Snapshot; s != nil {
+		if u, err := url.Parse(s.URL); err == nil && u.Host != "" {
+			hosts[u.Scheme+"://"+u.Host] = true // the build's apt fetches from it
+		}
+	}
 	for _, t := range l.Tools {
 		templates := []string{t.URL}
 		if t.Checksums != nil {

@@ -78,6 +78,8 @@ func EnsureBase(ctx context.Context, reg *Registry, cacheDir string, progress fu
 
 // debianMirror is the mirror apt on this machine uses, so debootstrap works
 // wherever apt does.
+func DebianMirror() string { return debianMirror() }
+
 func debianMirror() string {
 	if m := os.Getenv(EnvMirror); m != "" {
 		return m

@@ -19,6 +19,9 @@ type LockSpec struct {
 	Tools  []Tool
 	// Image is the lock's shared image repository, if any.
 	Image string
+	// Snapshot is base.snapshot's url (suite bookworm, component main), if
+	// any; the image's own keyring checks it.
+	Snapshot string
 }
 
 // DefaultPackages keeps e2e images small and quick to build; gnupg is there
@@ -35,6 +38,9 @@ func (s LockSpec) Render() (string, error) {
 	b.WriteString("\n")
 	for _, p := range s.Packages {
 		fmt.Fprintf(&b, "    - %s\n", p)
+	}
+	if s.Snapshot != "" {
+		fmt.Fprintf(&b, "  snapshot:\n    url: %s\n    suite: bookworm\n    components: [main]\n", s.Snapshot)
 	}
 	if s.Image != "" {
 		fmt.Fprintf(&b, "image: %s\n", s.Image)
