@@ -95,7 +95,7 @@ func TestLockBumpPackagesFromASignedSnapshot(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, packages, want string
-		files              func() map[string][]byte
+		files                func() map[string][]byte
 	}{
 		{"index changed after signing", "git, gnupg", "does not match InRelease", func() map[string][]byte {
 			f := map[string][]byte{}

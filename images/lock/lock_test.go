@@ -321,12 +321,12 @@ func TestSnapshot(t *testing.T) {
 		t.Fatalf("the pinned lock: %v, floating %v", err, again.Base.Floating())
 	}
 	for snapshot, want := range map[string]string{
-		"    url: https://x.test/a'$(id)\n    suite: bookworm\n": "is not an http(s) archive address",
-		"    url: file:///srv/debian\n    suite: bookworm\n":      "is not an http(s) archive address",
-		"    url: https://x.test/debian\n":                        "missing suite",
-		"    url: https://x.test/debian\n    suite: 'a b'\n":      "is not a suite name",
-		"    url: https://x.test/debian\n    suite: bookworm\n    key: ../../etc/key\n": "must be a file path relative to tools.lock",
-		"    url: https://x.test/debian\n    suite: bookworm\n    key: /etc/key\n":      "must be a file path relative to tools.lock",
+		"    url: https://x.test/a'$(id)\n    suite: bookworm\n":                               "is not an http(s) archive address",
+		"    url: file:///srv/debian\n    suite: bookworm\n":                                   "is not an http(s) archive address",
+		"    url: https://x.test/debian\n":                                                     "missing suite",
+		"    url: https://x.test/debian\n    suite: 'a b'\n":                                   "is not a suite name",
+		"    url: https://x.test/debian\n    suite: bookworm\n    key: ../../etc/key\n":        "must be a file path relative to tools.lock",
+		"    url: https://x.test/debian\n    suite: bookworm\n    key: /etc/key\n":             "must be a file path relative to tools.lock",
 		"    url: https://x.test/debian\n    suite: bookworm\n    components: [main, 'x;y']\n": "is not an archive component",
 	} {
 		_, err := Parse(FileName, []byte(with(snapshot)))
