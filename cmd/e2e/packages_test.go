@@ -166,6 +166,22 @@ func TestBuildInstallsThePinnedPackages(t *testing.T) {
 		t.Fatalf("the package step left its sources behind:\n%s", out)
 	}
 
+	// Reproducible: two --no-cache builds on the standalone buildkitd give
+	// the same layers (files clamped to SOURCE_DATE_EPOCH by BuildKit's
+	// rewrite-timestamp). dockerd 20.10's exporter has no such option.
+	bk := needBuildkitd(t)
+	var layers [2]string
+	for i := range layers {
+		dockerOut(t, "image", "rm", "-f", tag)
+		if _, r := w.build(t, "--no-cache", "--builder", bk.Addr); r.code != 0 {
+			t.Fatalf("--no-cache build %d on the standalone buildkitd: exit %d\n%s", i+1, r.code, r.stderr)
+		}
+		layers[i] = strings.Join(rootfsLayers(t, tag), " ")
+	}
+	if layers[0] != layers[1] {
+		t.Fatalf("two --no-cache builds of one pinned lock differ:\n%s\n%s", layers[0], layers[1])
+	}
+
 	// A version the archive does not have.
 	bad := strings.Replace(string(text), "    - git="+versionOf(want, "git"), "    - git=1:2.39.0-0+ws.nonexistent", 1)
 	writeFile(t, lockPath, bad)

@@ -143,7 +143,11 @@ func (b *Builder) Build(ctx context.Context, im *definition.Image, o Options) (R
 			}
 		}
 	}
-	c, export, err := b.connect(ctx, o, tag)
+	epoch := ""
+	if t, ok := im.SourceDateEpoch(); ok {
+		epoch = strconv.FormatInt(t, 10)
+	}
+	c, export, err := b.connect(ctx, o, tag, epoch)
 	if err != nil {
 		return res, err
 	}
@@ -166,7 +170,7 @@ func (b *Builder) Build(ctx context.Context, im *definition.Image, o Options) (R
 }
 
 // connect opens BuildKit and says how to export into the engine.
-func (b *Builder) connect(ctx context.Context, o Options, tag string) (Solver, exportFunc, error) {
+func (b *Builder) connect(ctx context.Context, o Options, tag, epoch string) (Solver, exportFunc, error) {
 	c, err := b.dial(ctx, o.Builder)
 	if err != nil {
 		return nil, nil, err
@@ -177,14 +181,14 @@ func (b *Builder) connect(ctx context.Context, o Options, tag string) (Solver, e
 			return bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": tag}}, func() error { return nil }
 		}, nil
 	}
-	return c, b.loadExport(tag), nil
+	return c, b.loadExport(tag, epoch), nil
 }
 
 // Probe asks the builder that Build would use (t as in Options) for its
 // workers, so ws doctor tells a builder that answers from one that does not
 // before a build needs it, and says which it is.
 func (b *Builder) Probe(ctx context.Context, t Target) (string, error) {
-	c, _, err := b.connect(ctx, Options{Builder: t}, "")
+	c, _, err := b.connect(ctx, Options{Builder: t}, "", "")
 	if err != nil {
 		return "", err
 	}
@@ -227,14 +231,24 @@ type exportFunc func(context.Context) (bkclient.ExportEntry, func() error)
 
 // loadExport streams a standalone builder's docker-format tarball into the
 // daemon's ImageLoad.
-func (b *Builder) loadExport(tag string) exportFunc {
+//
+// With an epoch (a pinned apt snapshot's time), the exporter clamps every
+// file's time to it (BuildKit's rewrite-timestamp), so two builds of one
+// lock give the same layers. dockerd's own exporter gets no such option:
+// Docker 20.10's predates it.
+func (b *Builder) loadExport(tag string, epoch string) exportFunc {
 	return func(ctx context.Context) (bkclient.ExportEntry, func() error) {
 		pr, pw := io.Pipe()
 		loaded := make(chan error, 1)
 		started := false
+		attrs := map[string]string{"name": tag}
+		if epoch != "" {
+			attrs["source-date-epoch"] = epoch
+			attrs["rewrite-timestamp"] = "true"
+		}
 		entry := bkclient.ExportEntry{
 			Type:  bkclient.ExporterDocker,
-			Attrs: map[string]string{"name": tag},
+			Attrs: attrs,
 			Output: func(map[string]string) (io.WriteCloser, error) {
 				started = true
 				go func() {

@@ -151,8 +151,8 @@ func (im *Image) State(o Options) (llb.State, error) {
 				run = append(run, llb.AddMount(aptKeyDir, keyState, llb.Readonly))
 			}
 			script = snapshotInstallScript(pkgs, s, keyring)
-			if t, ok := snapshotTime(s.URL); ok {
-				run = append(run, llb.AddEnv("SOURCE_DATE_EPOCH", strconv.FormatInt(t.Unix(), 10)))
+			if t, ok := im.SourceDateEpoch(); ok {
+				run = append(run, llb.AddEnv("SOURCE_DATE_EPOCH", strconv.FormatInt(t, 10)))
 			}
 		}
 		ws = ws.Run(append([]llb.RunOption{llb.Args([]string{"/bin/sh", "-c", script})}, run...)...).Root()
@@ -271,6 +271,21 @@ func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) stri
 		"apt-get clean; " +
 		"rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /var/log/alternatives.log " +
 		"/var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache"
+}
+
+// SourceDateEpoch is the time the image's files are clamped to for a
+// reproducible package layer when the lock pins its packages' archive: the
+// snapshot's time when its URL names one (…/20261101T000000Z), else the
+// Unix epoch, which ws gives its own files too.
+func (im *Image) SourceDateEpoch() (int64, bool) {
+	s := im.Lock.Base.Snapshot
+	if s == nil {
+		return 0, false
+	}
+	if t, ok := snapshotTime(s.URL); ok {
+		return t.Unix(), true
+	}
+	return epoch.Unix(), true
 }
 
 // snapshotTime is the point in time of a snapshot.debian.org-style URL
