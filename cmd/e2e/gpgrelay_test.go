@@ -154,11 +154,7 @@ func TestGPGRelayLetsOnlyTheWorkspacesKeysThrough(t *testing.T) {
 func TestGPGRelayWithoutItsAgent(t *testing.T) {
 	t.Parallel()
 	w := newRelayWorkspace(t)
-	runDir, err := os.MkdirTemp("", "ws-run-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runDir) })
+	runDir := runtimeDir(t)
 	env := append(w.env, "XDG_RUNTIME_DIR="+runDir)
 
 	// First decryption works; the test then stops the agent; the second
@@ -179,7 +175,7 @@ func TestGPGRelayWithoutItsAgent(t *testing.T) {
 		t.Fatalf("kill the agent: %v\n%s", err, out)
 	}
 	writeFile(t, filepath.Join(w.dir, ".agent-gone"), "")
-	err = cmd.Wait()
+	cmd.Wait() // the exit code below is what matters
 	code := cmd.ProcessState.ExitCode()
 	t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	if code == 0 || code == 90 || code == 125 || !strings.Contains(stderr.String(), "no gpg-agent") {
@@ -248,11 +244,7 @@ func findSockets(t *testing.T, dir string) []string {
 func TestGPGRelayOverARemoteEngine(t *testing.T) {
 	t.Parallel()
 	w := newRelayWorkspace(t)
-	runDir, err := os.MkdirTemp("", "ws-run-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runDir) })
+	runDir := runtimeDir(t)
 	env := append(w.env, "DOCKER_HOST="+dockerTCPProxy(t), "XDG_RUNTIME_DIR="+runDir)
 
 	r := runWsEnv(t, w.dir, env, "exec", "--", "sh", "-c", `
@@ -289,11 +281,7 @@ func TestGPGRelayOverARemoteEngine(t *testing.T) {
 func TestGPGRelayInAKeptWorkspace(t *testing.T) {
 	t.Parallel()
 	w := newRelayWorkspace(t)
-	runDir, err := os.MkdirTemp("", "ws-run-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runDir) })
+	runDir := runtimeDir(t)
 	env := append(append([]string{}, kept...), append(w.env, "XDG_RUNTIME_DIR="+runDir)...)
 	t.Cleanup(func() { runWsEnv(t, w.dir, env, "stop") })
 	for i := 0; i < 2; i++ {
@@ -312,4 +300,16 @@ func TestGPGRelayInAKeptWorkspace(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "ws: blocked 1 decryption request") {
 		t.Fatalf("carol's message in the kept workspace: exit %d\n%s", r.code, r.stderr)
 	}
+}
+
+// runtimeDir is an XDG_RUNTIME_DIR for ws: short, since the relay's socket
+// path lives under it.
+func runtimeDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ws-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+
+	"github.com/ws-tools/ws/images/fetch"
 )
 
 // Archive is one suite of a Debian archive, e.g. Debian's snapshot at a
@@ -64,7 +66,7 @@ const maxIndex = 256 << 20
 // Release downloads and verifies the suite's InRelease.
 func (a *Archive) Release(ctx context.Context, client *http.Client) (*Release, error) {
 	u := strings.TrimSuffix(a.URL, "/") + "/dists/" + a.Suite + "/InRelease"
-	data, err := get(ctx, client, u, 16<<20)
+	data, err := fetch.Small(ctx, client, u, 16<<20)
 	if err != nil {
 		return nil, &ArchiveError{Archive: a.URL, Err: err}
 	}
@@ -124,7 +126,7 @@ func (a *Archive) Packages(ctx context.Context, client *http.Client, rel *Releas
 		if !ok {
 			continue
 		}
-		data, err := get(ctx, client, strings.TrimSuffix(a.URL, "/")+"/dists/"+a.Suite+"/"+path, maxIndex)
+		data, err := fetch.Small(ctx, client, strings.TrimSuffix(a.URL, "/")+"/dists/"+a.Suite+"/"+path, maxIndex)
 		if err != nil {
 			return nil, &ArchiveError{Archive: a.URL, Err: err}
 		}
@@ -203,27 +205,4 @@ func (e *ArchiveError) Unwrap() error { return e.Err }
 // Hint says what to do about it.
 func (e *ArchiveError) Hint() string {
 	return "check base.snapshot in tools.lock (url, suite, components, key); nothing was changed"
-}
-
-func get(ctx context.Context, client *http.Client, u string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %s", u, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, limit)
-	}
-	return data, nil
 }

@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+
+	"github.com/ws-tools/ws/images/fetch"
 )
 
 // SignatureError is a checksum file whose signature does not hold.
@@ -86,19 +87,8 @@ func parseChecksumFile(b []byte) map[string]string {
 	return out
 }
 
+// download fetches a checksum file or signature: small, so anything larger
+// is refused.
 func download(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %s", url, resp.Status)
-	}
-	// Checksum files and signatures are small; refuse anything that is not.
-	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return fetch.Small(ctx, client, url, 16<<20)
 }
