@@ -134,7 +134,8 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 	// A warm workspace already holds these very secrets (its key covers
 	// their ciphertext): nothing to decrypt, no pinentry.
 	if probe, ok := secrets.Ciphertexts(p.Root, p.Secrets); ok && p.Keep {
-		relay := restartKeptRelay(e, ln, p)
+		relay := restartKeptRelay(e, p)
+		ln.AgentStream = streamed(p, relay)
 		ran, err := ln.RunIfKept(ctx, p, probe, stdio)
 		closeRelay(e, relay, true)
 		ln.AgentStream = nil
@@ -149,11 +150,12 @@ func runInWorkspace(ctx context.Context, e *Env, o runOptions, argv []string, tt
 		return err
 	}
 	if pay.GPG != nil {
-		relay, err := startRelay(e, ln, p, pay.GPG)
+		relay, err := startRelay(e, p, pay.GPG)
 		if err != nil {
 			return err
 		}
 		defer closeRelay(e, relay, p.Keep)
+		ln.AgentStream = streamed(p, relay)
 	}
 	e.Log.Debug("secrets decrypted", "files", len(pay.Secrets))
 	im, err := definition.New(l, lock.HostPlatform())

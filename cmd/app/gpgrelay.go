@@ -52,7 +52,7 @@ const relayStateFile = "relay.json"
 // startRelay serves the forwarded agent's relay for this run: on a socket
 // mounted into the workspace, or (a remote engine) for the launcher to
 // reach over an exec stream.
-func startRelay(e *Env, ln *launcher.Launcher, p launcher.Plan, fwd *launcher.GPGForward) (*gpgrelay.Relay, error) {
+func startRelay(e *Env, p launcher.Plan, fwd *launcher.GPGForward) (*gpgrelay.Relay, error) {
 	dir, err := relayDir(e, p)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,6 @@ func startRelay(e *Env, ln *launcher.Launcher, p launcher.Plan, fwd *launcher.GP
 			}
 		}
 		r = gpgrelay.NewStream(fwd.AgentSocket, fwd.Policy, e.Log)
-		ln.AgentStream = r
 	} else if r, err = fwd.StartRelay(dir, e.Log); err != nil {
 		return nil, err
 	}
@@ -81,7 +80,7 @@ func startRelay(e *Env, ln *launcher.Launcher, p launcher.Plan, fwd *launcher.GP
 
 // restartKeptRelay serves the relay of a kept workspace that was started
 // with one, for a run that execs into it; nil when it has none.
-func restartKeptRelay(e *Env, ln *launcher.Launcher, p launcher.Plan) *gpgrelay.Relay {
+func restartKeptRelay(e *Env, p launcher.Plan) *gpgrelay.Relay {
 	if !p.Keep || !p.GPG.Forward {
 		return nil
 	}
@@ -98,9 +97,7 @@ func restartKeptRelay(e *Env, ln *launcher.Launcher, p launcher.Plan) *gpgrelay.
 		return nil
 	}
 	if p.GPG.Stream {
-		r := gpgrelay.NewStream(st.AgentSocket, st.Policy, e.Log)
-		ln.AgentStream = r
-		return r
+		return gpgrelay.NewStream(st.AgentSocket, st.Policy, e.Log)
 	}
 	fwd := &launcher.GPGForward{AgentSocket: st.AgentSocket, Policy: st.Policy, Signer: st.Signer}
 	r, err := fwd.StartRelay(dir, e.Log)
@@ -126,4 +123,13 @@ func closeRelay(e *Env, r *gpgrelay.Relay, kept bool) {
 	if s := r.Summary(); s != "" {
 		fmt.Fprintf(e.Stderr, "ws: %s\n", s)
 	}
+}
+
+// streamed is the relay the launcher must reach over an exec stream: the
+// run's relay when the engine is not on this host, else none.
+func streamed(p launcher.Plan, r *gpgrelay.Relay) *gpgrelay.Relay {
+	if p.GPG.Stream {
+		return r
+	}
+	return nil
 }

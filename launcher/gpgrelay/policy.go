@@ -53,31 +53,35 @@ func (s *session) kind(line []byte) Kind {
 	case cmd == "SCD" || cmd == "LEARN":
 		return Probe
 	case cmd == "SETKEY":
-		s.decryptKey = ""
-		if grip := argument(line); s.allowed(s.policy.Decrypt, grip) {
-			s.decryptKey, s.refused = grip, false
-			return ""
-		}
-		return Decryption
+		return s.selectKey(line, s.policy.Decrypt, &s.decryptKey, Decryption)
 	case cmd == "PKDECRYPT":
-		if s.decryptKey != "" {
-			return ""
-		}
-		return Decryption
+		return useKey(s.decryptKey, Decryption)
 	case cmd == "SIGKEY":
-		s.signKey = ""
-		if grip := argument(line); s.allowed(s.policy.Sign, grip) {
-			s.signKey, s.refused = grip, false
-			return ""
-		}
-		return Signing
+		return s.selectKey(line, s.policy.Sign, &s.signKey, Signing)
 	case cmd == "PKSIGN":
-		if s.signKey != "" {
-			return ""
-		}
-		return Signing
+		return useKey(s.signKey, Signing)
 	}
 	return Other
+}
+
+// selectKey lets a key selection (SETKEY, SIGKEY) through when its keygrip
+// is in allowed, and remembers it in *selected for the operation to come.
+func (s *session) selectKey(line []byte, allowed []string, selected *string, kind Kind) Kind {
+	*selected = ""
+	if grip := argument(line); s.allowed(allowed, grip) {
+		*selected, s.refused = grip, false
+		return ""
+	}
+	return kind
+}
+
+// useKey lets an operation (PKDECRYPT, PKSIGN) through when a key for it
+// was selected and allowed.
+func useKey(selected string, kind Kind) Kind {
+	if selected != "" {
+		return ""
+	}
+	return kind
 }
 
 func (s *session) allowed(list []string, grip string) bool {
