@@ -25,8 +25,11 @@ type buildWorkspace struct {
 	kubectl *testenv.Kubectl
 	base    string
 	image   string // the lock's shared image repository
-	// snapshot is base.snapshot's url, if any.
-	snapshot string
+	// snapshot is base.snapshot's url, if any, and snapshotKey its key.
+	snapshot    string
+	snapshotKey []byte
+	// packages replace testenv.DefaultPackages when set.
+	packages []string
 }
 
 func newBuildWorkspace(t testing.TB, in *infra, extra ...testenv.Tool) *buildWorkspace {
@@ -48,7 +51,11 @@ func newBuildWorkspace(t testing.TB, in *infra, extra ...testenv.Tool) *buildWor
 
 func (w *buildWorkspace) writeLock(t testing.TB) {
 	t.Helper()
-	spec := testenv.LockSpec{Base: w.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image, Snapshot: w.snapshot}
+	packages := testenv.DefaultPackages
+	if w.packages != nil {
+		packages = w.packages
+	}
+	spec := testenv.LockSpec{Base: w.base, Packages: packages, Platforms: []string{amd64}, Server: w.url, Tools: w.tools, Image: w.image, Snapshot: w.snapshot, SnapshotKey: w.snapshotKey}
 	if err := spec.Write(w.dir); err != nil {
 		t.Fatal(err)
 	}

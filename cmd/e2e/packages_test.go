@@ -4,11 +4,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,57 +21,31 @@ import (
 )
 
 // ws lock bump packages pins each Debian package to the version the
-// lock's snapshot has, from its signed index (InRelease checked with the
-// key committed beside tools.lock, the index by InRelease's sha256). A
-// tampered index, a bad signature or a package the snapshot lacks fails in
-// one line naming the archive, exit 125, tools.lock byte-identical.
+// lock's snapshot has, for every platform of the lock, from its signed index
+// (InRelease checked with the key committed beside tools.lock, the index by
+// InRelease's sha256). A tampered index, a bad signature or a package the
+// snapshot lacks fails in one line naming the archive, exit 125, tools.lock
+// byte-identical.
 func TestLockBumpPackagesFromASignedSnapshot(t *testing.T) {
 	t.Parallel()
-	repo, _ := filepath.Abs("../..")
-	index, err := os.ReadFile(filepath.Join(repo, "testdata/apt/Packages"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := func(name string) openpgp.EntityList {
-		data, err := os.ReadFile(filepath.Join(repo, "testdata/apt", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	signer := keyFile("archive-key.sec.asc")[0]
-	archive, err := testenv.NewAptArchive(index, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := map[string][]byte{}
-	for k, v := range archive.Files {
-		good[k] = v
-	}
-	srv := httptest.NewServer(archive)
-	t.Cleanup(srv.Close)
-
+	in := needInfra(t)
+	archive := newTestArchive(t, in)
+	snapshot := archive.URL + "/" + snapshotOld
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
-	pub, _ := os.ReadFile(filepath.Join(repo, "testdata/apt/archive-key.asc"))
-	writeFile(t, filepath.Join(dir, "keys/archive.asc"), string(pub))
-	lockText := func(packages string) string {
+	writeFile(t, filepath.Join(dir, "keys/archive.asc"), string(archive.key))
+	lockText := func(packages, platforms string) string {
 		return "format: 1\nbase:\n  image: debian:bookworm-slim@sha256:" + strings.Repeat("a", 64) + "\n" +
 			"  # what the workspace installs\n  packages: [" + packages + "]\n" +
-			"  snapshot:\n    url: " + srv.URL + testenv.AptSnapshotPath + "  # the archive on 1 Nov 2026\n" +
+			"  snapshot:\n    url: " + snapshot + "  # the archive on 1 Nov 2026\n" +
 			"    suite: bookworm\n    components: [main]\n    key: keys/archive.asc\n" +
-			"platforms: [linux/amd64]\ntools: {}\n"
+			"platforms: [" + platforms + "]\ntools: {}\n"
 	}
 	lockPath := filepath.Join(dir, "tools.lock")
-	unpinned := lockText("git, gnupg, openssh-client")
-	writeFile(t, lockPath, unpinned)
-
+	// netbase is for every architecture: both platforms get its version.
+	writeFile(t, lockPath, lockText("netbase", "linux/amd64, linux/arm64"))
 	r := runWs(t, dir, "lock", "bump", "packages")
-	pinned := lockText("git=1:2.39.5-0+deb12u2, gnupg=2.2.40-1.1, openssh-client=1:9.2p1-2+deb12u5")
+	pinned := lockText("netbase="+archive.versions["netbase"], "linux/amd64, linux/arm64")
 	if got, _ := os.ReadFile(lockPath); r.code != 0 || string(got) != pinned {
 		t.Fatalf("ws lock bump packages: exit %d\n%s\nlock:\n%s\nwant:\n%s", r.code, r.stderr, got, pinned)
 	}
@@ -80,45 +55,51 @@ func TestLockBumpPackagesFromASignedSnapshot(t *testing.T) {
 	if got, _ := os.ReadFile(lockPath); string(got) != pinned {
 		t.Fatalf("a bump with nothing new rewrote the lock:\n%s", got)
 	}
-	// The lock lists what it pins; the build's hash covers it.
-	if r := runWs(t, dir, "lock", "list"); r.code != 0 {
-		t.Fatalf("ws lock list of the pinned lock exited %d:\n%s", r.code, r.stderr)
-	}
 
+	ctx := context.Background()
 	other, err := openpgp.NewEntity("someone else", "", "else@ws.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := testenv.NewAptArchive(index, other)
+	forged, err := testenv.StartDebArchive(ctx, t.TempDir(), other)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(forged.Close)
+	if _, err := forged.Publish(ctx, snapshotOld, archive.debs...); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		name, packages, want string
-		files                func() map[string][]byte
+		name, url, packages, want string
+		tamper                    func() (func(), error)
 	}{
-		{"index changed after signing", "git, gnupg", "does not match InRelease", func() map[string][]byte {
-			f := map[string][]byte{}
-			for k, v := range good {
-				f[k] = v
-			}
-			f["/dists/bookworm/main/binary-amd64/Packages.gz"] = testenv.Gzip(bytes.Replace(index, []byte("2.2.40-1.1"), []byte("2.2.99-evil"), 1))
-			return f
+		{"index changed after signing", snapshot, "netbase, hello", "does not match InRelease", func() (func(), error) {
+			return archive.Tamper(snapshotOld, "dists/bookworm/main/binary-amd64/Packages.gz", func(b []byte) []byte {
+				return testenv.Gzip([]byte("Package: hello\nVersion: 9.9-evil\nArchitecture: amd64\nFilename: pool/main/evil.deb\n"))
+			})
 		}},
-		{"signed by another key", "git, gnupg", "signature does not verify with the pinned key", func() map[string][]byte { return forged.Files }},
-		{"a package the snapshot lacks", "git, no-such-package", "no package no-such-package for amd64", func() map[string][]byte { return good }},
+		{"signed by another key", forged.URL + "/" + snapshotOld, "netbase, hello", "signature does not verify with the pinned key", nil},
+		{"a package the snapshot lacks", snapshot, "netbase, no-such-package", "no package no-such-package for amd64", nil},
+		{"a package one platform lacks", snapshot, "hello", "no package hello for arm64", nil},
 	} {
-		archive.Files = c.files()
-		before := lockText(c.packages)
+		restore := func() {}
+		if c.tamper != nil {
+			var err error
+			if restore, err = c.tamper(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := strings.Replace(lockText(c.packages, "linux/amd64, linux/arm64"), snapshot, c.url, 1)
 		writeFile(t, lockPath, before)
 		r := runWs(t, dir, "lock", "bump", "packages")
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code != 125 || !strings.Contains(r.stderr, "ws: apt archive "+srv.URL+testenv.AptSnapshotPath) || !strings.Contains(r.stderr, c.want) || !strings.HasPrefix(lines[len(lines)-1], "ws: ") && !strings.HasPrefix(lines[len(lines)-1], "hint: ") {
+		if r.code != 125 || !strings.Contains(r.stderr, "ws: apt archive "+c.url) || !strings.Contains(r.stderr, c.want) || !strings.HasPrefix(lines[len(lines)-1], "ws: ") && !strings.HasPrefix(lines[len(lines)-1], "hint: ") {
 			t.Fatalf("%s: exit %d, want 125 naming the archive and %q:\n%s", c.name, r.code, c.want, r.stderr)
 		}
 		if got, _ := os.ReadFile(lockPath); string(got) != before {
 			t.Fatalf("%s: the lock changed:\n%s", c.name, got)
 		}
+		restore()
 	}
 }
 
@@ -160,26 +141,21 @@ func TestBuildInstallsThePinnedPackages(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("installed %v, pinned %v", got, want)
 	}
-	// The base's own sources are back in place: the package step used the
-	// pinned archive for itself only.
+	// The base's own sources are untouched: the package step gave the
+	// pinned archive to its own apt configuration only.
 	if out := dockerOut(t, "run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag, "sh", "-c", "ls /etc/apt/sources.list.d; ls /tmp"); strings.Contains(out, "ws-snapshot") || strings.Contains(out, "ws-apt") {
 		t.Fatalf("the package step left its sources behind:\n%s", out)
 	}
 
-	// Reproducible: two --no-cache builds on the standalone buildkitd give
-	// the same layers (files clamped to SOURCE_DATE_EPOCH by BuildKit's
-	// rewrite-timestamp). dockerd 20.10's exporter has no such option.
-	bk := needBuildkitd(t)
-	var layers [2]string
-	for i := range layers {
-		dockerOut(t, "image", "rm", "-f", tag)
-		if _, r := w.build(t, "--no-cache", "--builder", bk.Addr); r.code != 0 {
-			t.Fatalf("--no-cache build %d on the standalone buildkitd: exit %d\n%s", i+1, r.code, r.stderr)
-		}
-		layers[i] = strings.Join(rootfsLayers(t, tag), " ")
+	// Reproducible with Debian's real packages on dockerd's BuildKit too:
+	// the package step sets what it wrote to SOURCE_DATE_EPOCH itself.
+	packageLayer := rootfsLayers(t, tag)[1]
+	dockerOut(t, "image", "rm", "-f", tag)
+	if _, r := w.build(t, "--no-cache"); r.code != 0 {
+		t.Fatalf("--no-cache build: exit %d\n%s", r.code, r.stderr)
 	}
-	if layers[0] != layers[1] {
-		t.Fatalf("two --no-cache builds of one pinned lock differ:\n%s\n%s", layers[0], layers[1])
+	if got := rootfsLayers(t, tag)[1]; got != packageLayer {
+		t.Fatalf("two --no-cache builds of one pinned lock gave the package layers %s and %s", packageLayer, got)
 	}
 
 	// A version the archive does not have.
@@ -206,4 +182,165 @@ func versionOf(pinned []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// Real Debian packages in the test's own archive: netbase (for every
+// architecture) and hello (amd64), as this machine's apt sources have them.
+var archivePackages = []string{"netbase", "hello"}
+
+const (
+	snapshotOld = "20261101T000000Z"
+	snapshotNew = "20261115T000000Z"
+)
+
+// testArchive is an archive of the test's own, made with Debian's tools
+// from real .debs and signed with testdata/apt's throwaway key, serving
+// archivePackages at snapshotOld.
+type testArchive struct {
+	*testenv.DebArchive
+	debs     []string
+	versions map[string]string // package → version at snapshotOld
+	key      []byte            // the archive key, armored, for base.snapshot.key
+	signer   *openpgp.Entity
+}
+
+func newTestArchive(t testing.TB, in *infra) *testArchive {
+	t.Helper()
+	ctx := context.Background()
+	repo, _ := filepath.Abs("../..")
+	sec, err := os.ReadFile(filepath.Join(repo, "testdata/apt/archive-key.sec.asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(sec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &testArchive{versions: map[string]string{}, signer: keys[0]}
+	if a.key, err = os.ReadFile(filepath.Join(repo, "testdata/apt/archive-key.asc")); err != nil {
+		t.Fatal(err)
+	}
+	if a.debs, err = testenv.DebianDebs(ctx, in.cache, archivePackages...); err != nil {
+		unavailable(t, "%v", err)
+	}
+	for i, d := range a.debs {
+		if a.versions[archivePackages[i]], err = testenv.DebVersion(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.DebArchive, err = testenv.StartDebArchive(ctx, t.TempDir(), a.signer); err != nil {
+		unavailable(t, "%v", err)
+	}
+	t.Cleanup(a.Close)
+	if _, err := a.Publish(ctx, snapshotOld, a.debs...); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// gainNewer publishes at timestamp every package again with a newer upload
+// beside it (the same files, version +ws1), and returns the new versions.
+func (a *testArchive) gainNewer(t testing.TB, timestamp string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	newer := map[string]string{}
+	debs := slices.Clone(a.debs)
+	for i, d := range a.debs {
+		v := a.versions[archivePackages[i]] + "+ws1"
+		nd, err := testenv.RepackDeb(ctx, d, v, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		debs = append(debs, nd)
+		newer[archivePackages[i]] = v
+	}
+	if _, err := a.Publish(ctx, timestamp, debs...); err != nil {
+		t.Fatal(err)
+	}
+	return newer
+}
+
+func installedVersions(t testing.TB, tag string, pkgs ...string) string {
+	t.Helper()
+	out := dockerOut(t, append([]string{"run", "--rm", "--label", "ws.e2e=1", "--entrypoint", "", tag, "dpkg-query", "-W", "-f", "${Package}=${Version}\n"}, pkgs...)...)
+	got := strings.Fields(out)
+	sort.Strings(got)
+	return strings.Join(got, " ")
+}
+
+func pinsOf(versions map[string]string) string {
+	var s []string
+	for p, v := range versions {
+		s = append(s, p+"="+v)
+	}
+	sort.Strings(s)
+	return strings.Join(s, " ")
+}
+
+func imageID(t testing.TB, tag string) string {
+	t.Helper()
+	return strings.TrimSpace(dockerOut(t, "image", "inspect", "--format", "{{.Id}}", tag))
+}
+
+// The acceptance path against the test's own archive: ws lock bump
+// packages pins what the snapshot has; ws build installs exactly that
+// (checked by the image's apt against the lock's key). Once the archive
+// gains newer versions, --no-cache rebuilds still install the pinned ones:
+// the standalone buildkitd gives the same image ID, dockerd's BuildKit the
+// same package layer. A bump then moves the pins and the tag.
+func TestPinnedPackagesFromTheTestArchive(t *testing.T) {
+	t.Parallel()
+	in := needInfra(t)
+	bk := needBuildkitd(t)
+	archive := newTestArchive(t, in)
+	w := newBuildWorkspace(t, in, testenv.ScriptTool("pins", fmt.Sprintf("v%d", time.Now().UnixNano()), amd64))
+	w.packages = archivePackages
+	w.snapshot = archive.URL + "/" + snapshotOld
+	w.snapshotKey = archive.key
+	w.writeLock(t)
+
+	if r := runWs(t, w.dir, "lock", "bump", "packages"); r.code != 0 {
+		t.Fatalf("ws lock bump packages: exit %d\n%s", r.code, r.stderr)
+	}
+	pinned := pinsOf(archive.versions)
+	// build builds on dockerd's BuildKit, or with args, and checks what got
+	// installed.
+	build := func(what string, args ...string) string {
+		t.Helper()
+		tag, r := w.build(t, args...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", what, r.code, r.stderr)
+		}
+		if got := installedVersions(t, tag, archivePackages...); got != pinned {
+			t.Fatalf("%s installed %s, pinned %s", what, got, pinned)
+		}
+		return tag
+	}
+	tag := build("build of the pinned lock")
+	packageLayer := rootfsLayers(t, tag)[1]
+	build("--no-cache build on the standalone buildkitd", "--no-cache", "--builder", bk.Addr)
+	id := imageID(t, tag)
+
+	archive.gainNewer(t, snapshotOld)
+	build("--no-cache rebuild after the archive gained newer versions", "--no-cache")
+	if got := rootfsLayers(t, tag)[1]; got != packageLayer {
+		t.Fatalf("dockerd's --no-cache rebuild changed the package layer from %s to %s", packageLayer, got)
+	}
+	build("standalone --no-cache rebuild after the archive gained newer versions", "--no-cache", "--builder", bk.Addr)
+	if got := imageID(t, tag); got != id {
+		t.Fatalf("the standalone buildkitd's --no-cache rebuild changed the image ID from %s to %s", id, got)
+	}
+
+	// Moving the pins moves the tag.
+	if r := runWs(t, w.dir, "lock", "bump", "packages"); r.code != 0 {
+		t.Fatalf("the second ws lock bump packages: exit %d\n%s", r.code, r.stderr)
+	}
+	for p, v := range archive.versions {
+		archive.versions[p] = v + "+ws1"
+	}
+	pinned = pinsOf(archive.versions)
+	if newTag := build("build of the moved pins"); newTag == tag {
+		t.Fatalf("moving the package pins kept the tag %s", tag)
+	}
 }

@@ -228,8 +228,9 @@ func isZip(a lock.Artifact) bool {
 }
 
 // aptKeyDir is where the snapshot's key file is mounted during the package
-// step.
-const aptKeyDir = "/run/ws-apt-key"
+// step: a directory every Debian base has (base-files), since a mount point
+// BuildKit has to create stays in the layer with the build's time.
+const aptKeyDir = "/mnt"
 
 // Exit statuses of the package step (snapshotInstallScript).
 const (
@@ -237,12 +238,23 @@ const (
 	PackageMissingExit  = 64
 )
 
-// snapshotInstallScript installs packages from the pinned archive only:
-// the base image's sources are set aside for the step, apt checks the
-// archive's signature with the pinned keyring (snapshots are old on
-// purpose: Valid-Until is not checked), and every pinned package must end
-// up at its exact version. Names, versions, URL, suite and components are
-// validated by the lock's parser to need no quoting.
+// snapshotInstallScript installs packages from the pinned archive only,
+// and writes a package layer whose bytes depend on the pinned packages
+// alone, whichever builder runs it:
+//
+//   - apt runs with a configuration of its own (APT_CONFIG) whose sources,
+//     lists, caches and logs live in a scratch directory removed at the end,
+//     so the base image's own sources and apt state are never touched (and
+//     the layer holds no whiteouts for them);
+//   - apt checks the archive's signature with the pinned keyring (snapshots
+//     are old on purpose: Valid-Until is not checked), and every pinned
+//     package must end up at its exact version;
+//   - files the base has and the install must not change (update-alternatives'
+//     log, ldconfig's stat cache) are put back as they were;
+//   - every file the step wrote is set to SOURCE_DATE_EPOCH (clampScript).
+//
+// Names, versions, URL, suite and components are validated by the lock's
+// parser to need no quoting.
 //
 // Its exit status says which package failed, since BuildKit's error carries
 // the status but not the output: PackageMissingExit+i when pkgs[i] is not in
@@ -255,23 +267,51 @@ func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) stri
 		if version == "" {
 			continue
 		}
-		// madison lists the versions the sources offer ("git | 1:2.39.5-0+deb12u2 | …").
-		fmt.Fprintf(&have, `apt-cache madison %s | awk -F ' [|] ' '{print $2}' | grep -qxF '%s' || { echo "ws: package %s=%s is not in the archive" >&2; exit %d; }; `, name, version, name, version, PackageMissingExit+i)
+		// madison lists the versions the sources offer ("git | 1:2.39.5-0+deb12u2 | …"),
+		// padded to the widest: versions hold no blanks, so drop them all.
+		fmt.Fprintf(&have, `apt-cache madison %s | awk -F '|' '{gsub(/ /, "", $2); print $2}' | grep -qxF '%s' || { echo "ws: package %s=%s is not in the archive" >&2; exit %d; }; `, name, version, name, version, PackageMissingExit+i)
 		fmt.Fprintf(&check, `[ "$(dpkg-query -W -f='${Version}' %s)" = '%s' ] || { echo "ws: package %s is not at %s" >&2; exit %d; }; `, name, version, name, version, PackageMismatchExit)
 	}
-	return "set -e; mkdir -p /tmp/ws-apt-sources; " +
-		"for f in /etc/apt/sources.list /etc/apt/sources.list.d; do if [ -e $f ]; then mv $f /tmp/ws-apt-sources/; fi; done; " +
-		"mkdir /etc/apt/sources.list.d; " +
-		fmt.Sprintf("echo 'deb [signed-by=%s] %s %s %s' >/etc/apt/sources.list.d/ws-snapshot.list; ", keyring, s.URL, s.Suite, strings.Join(s.Components, " ")) +
-		"apt-get -o Acquire::Check-Valid-Until=false update -qq; " +
+	aptConf := strings.Join([]string{
+		`Dir::Etc::SourceList "` + aptScratch + `/sources.list";`,
+		`Dir::Etc::SourceParts "` + aptScratch + `/sources.list.d";`,
+		`Dir::State::Lists "` + aptScratch + `/lists";`,
+		`Dir::Cache "` + aptScratch + `/cache";`,
+		`Dir::Log "` + aptScratch + `/log";`,
+		`Acquire::Check-Valid-Until "false";`,
+		`DPkg::Options { "--log=` + aptScratch + `/dpkg.log"; };`,
+	}, " ")
+	return "set -e; started=$(( $(date +%s) - 1 )); " +
+		"mkdir -p " + aptScratch + "/sources.list.d " + aptScratch + "/lists/partial " + aptScratch + "/cache/archives/partial " + aptScratch + "/log; " +
+		fmt.Sprintf("echo '%s' >%s/apt.conf; export APT_CONFIG=%s/apt.conf; ", aptConf, aptScratch, aptScratch) +
+		fmt.Sprintf("echo 'deb [signed-by=%s] %s %s %s' >%s/sources.list; ", keyring, s.URL, s.Suite, strings.Join(s.Components, " "), aptScratch) +
+		"kept='" + strings.Join(keptFiles, " ") + "'; " +
+		"for f in $kept; do if [ -e /$f ]; then tar -C / -rpf " + aptScratch + "/kept.tar $f; fi; done; " +
+		"apt-get --error-on=any update -q; " +
 		have.String() +
 		"apt-get install -y -qq --no-install-recommends " + strings.Join(pkgs, " ") + " >/dev/null; " +
 		check.String() +
-		"rm -rf /etc/apt/sources.list.d; for f in /tmp/ws-apt-sources/*; do if [ -e $f ]; then mv $f /etc/apt/; fi; done; rmdir /tmp/ws-apt-sources; " +
-		"apt-get clean; " +
-		"rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /var/log/alternatives.log " +
-		"/var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache"
+		"for f in $kept; do rm -f /$f; done; if [ -e " + aptScratch + "/kept.tar ]; then tar -C / -xpf " + aptScratch + "/kept.tar; fi; " +
+		"rm -rf " + aptScratch + "; " +
+		clampScript
 }
+
+// aptScratch holds the package step's apt sources, lists, caches and logs.
+const aptScratch = "/tmp/ws-apt"
+
+// keptFiles are base files (relative to /) the package step restores after
+// the install: what they gain would only record when the build ran.
+var keptFiles = []string{"var/log/alternatives.log", "var/cache/ldconfig/aux-cache"}
+
+// clampScript sets every file the step wrote (newer than $started) to
+// SOURCE_DATE_EPOCH, so the layer's bytes do not depend on when it was
+// built: Docker's own exporter cannot rewrite layer timestamps itself.
+// dpkg keeps the packages' own file times; what maintainer scripts write,
+// and the directories they change, would otherwise carry the build's time.
+// The builder's own mounts (resolv.conf, hosts, /proc, the key) are left
+// alone.
+const clampScript = `prune=$(awk '$5 != "/" {printf " -path %s -prune -o", $5}' /proc/self/mountinfo); ` +
+	`find / -xdev $prune -newermt "@$started" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +`
 
 // SourceDateEpoch is the time the image's files are clamped to for a
 // reproducible package layer when the lock pins its packages' archive: the

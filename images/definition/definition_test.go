@@ -211,9 +211,9 @@ func TestSnapshotIsInTheTag(t *testing.T) {
 	}
 	for _, want := range []string{
 		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] https://snapshot.debian.org/archive/debian/20261101T000000Z bookworm main",
-		"Acquire::Check-Valid-Until=false",
+		`Acquire::Check-Valid-Until "false";`,
 		"git=1:2.39.5-0+deb12u2",
-		"mv $f /tmp/ws-apt-sources/",
+		"export APT_CONFIG=/tmp/ws-apt/apt.conf",
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("the package step lacks %q:\n%s", want, script)

@@ -15,7 +15,7 @@ import (
 // whenever EnsureBase would make a different image.
 const (
 	BaseRepo = "ws-e2e/debian"
-	BaseTag  = "bookworm-minbase-1"
+	BaseTag  = "bookworm-minbase-2"
 )
 
 // EnsureBase returns a digest-pinned reference (ADDR/ws-e2e/debian:TAG@sha256:…)
@@ -57,6 +57,12 @@ func EnsureBase(ctx context.Context, reg *Registry, cacheDir string, progress fu
 				os.RemoveAll(m)
 			}
 		}
+	}
+	// A base with /etc/hosts, as a machine's root has: without it, every
+	// build step on dockerd's BuildKit gets a mount point made in /etc and
+	// removed after, which leaves /etc with the build's time in the layer.
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/hosts"), []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), 0o644); err != nil {
+		return "", err
 	}
 	progress("docker import + push " + ref)
 	imp := exec.CommandContext(ctx, "sh", "-c", `tar -C "$1" -c . | docker import - "$2"`, "sh", rootfs, ref)

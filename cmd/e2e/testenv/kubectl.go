@@ -46,23 +46,8 @@ func unpackDebianPackage(ctx context.Context, pkg, dest string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	os.Chmod(tmp, 0o755) // apt's sandbox user writes the .deb here
-	download := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
-		cmd.Dir = tmp
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get download %s: %w\n%s", pkg, err, tail(out, 10))
-		}
-		return nil
-	}
-	if err := download(); err != nil {
-		// A machine that never ran apt-get update has no package lists.
-		if out, uerr := exec.CommandContext(ctx, "apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
-			return fmt.Errorf("%w; apt-get update: %v\n%s", err, uerr, tail(out, 10))
-		}
-		if err := download(); err != nil {
-			return err
-		}
+	if err := aptDownload(ctx, pkg, tmp); err != nil {
+		return err
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {

@@ -20,8 +20,11 @@ type LockSpec struct {
 	// Image is the lock's shared image repository, if any.
 	Image string
 	// Snapshot is base.snapshot's url (suite bookworm, component main), if
-	// any; the image's own keyring checks it.
+	// any; the image's own keyring checks it unless SnapshotKey is set.
 	Snapshot string
+	// SnapshotKey is the archive's public key (armored), written beside
+	// tools.lock as keys/archive.asc and named by base.snapshot.key.
+	SnapshotKey []byte
 }
 
 // DefaultPackages keeps e2e images small and quick to build; gnupg is there
@@ -41,6 +44,9 @@ func (s LockSpec) Render() (string, error) {
 	}
 	if s.Snapshot != "" {
 		fmt.Fprintf(&b, "  snapshot:\n    url: %s\n    suite: bookworm\n    components: [main]\n", s.Snapshot)
+		if len(s.SnapshotKey) > 0 {
+			b.WriteString("    key: " + snapshotKeyPath + "\n")
+		}
 	}
 	if s.Image != "" {
 		fmt.Fprintf(&b, "image: %s\n", s.Image)
@@ -76,5 +82,15 @@ func (s LockSpec) Write(dir string) error {
 	if err != nil {
 		return err
 	}
+	if len(s.SnapshotKey) > 0 {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(snapshotKeyPath)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, snapshotKeyPath), s.SnapshotKey, 0o644); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, "tools.lock"), []byte(text), 0o644)
 }
+
+const snapshotKeyPath = "keys/archive.asc"
