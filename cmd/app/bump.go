@@ -34,6 +34,7 @@ type lockBumpOptions struct {
 	dryRun    bool
 	json      bool
 	githubAPI string
+	snapshot  string
 }
 
 func newLockBumpCommand(e *Env) *cli.Command {
@@ -44,7 +45,10 @@ func newLockBumpCommand(e *Env) *cli.Command {
 		ArgsUsage: "[TOOL…|base|packages]",
 		Description: "With no TOOL, every tool moves to its newest release. A TOOL is its name in\n" +
 			"tools.lock or its source repository (OWNER/REPO, as Renovate names it); `base`\n" +
-			"moves the base image to the digest its tag points at now.\n\n" +
+			"moves the base image to the digest its tag points at now, and its apt snapshot\n" +
+			"(base.snapshot) forward to that image's build date; `packages` pins every Debian\n" +
+			"package to the version the snapshot has. Either with --snapshot moves the\n" +
+			"snapshot to that time instead; the packages are pinned again from it.\n\n" +
 			"Checksums come from GitHub's asset digests, else the release's checksum file\n" +
 			"(signature verified with the key pinned in tools.lock), else a download; every\n" +
 			"new artifact is then downloaded and checked once (unless --no-verify). All\n" +
@@ -55,6 +59,7 @@ func newLockBumpCommand(e *Env) *cli.Command {
 			&cli.BoolFlag{Name: "pre", Usage: "allow pre-releases", Destination: &o.pre},
 			&cli.StringFlag{Name: "min-age", Usage: "skip releases younger than `AGE` (e.g. 7d, 36h)", Destination: &o.minAge},
 			&cli.BoolFlag{Name: "no-verify", Usage: "trust published digests without downloading the artifacts", Destination: &o.noVerify},
+			&cli.StringFlag{Name: "snapshot", Usage: "move the apt snapshot to `TIME` (20261115T000000Z or 2026-11-15) with base or packages", Destination: &o.snapshot},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the diff; write nothing", Destination: &o.dryRun},
 			&cli.BoolFlag{Name: "json", Usage: "print what changed as JSON", Destination: &o.json},
 			&cli.StringFlag{Name: "github-api", Usage: "GitHub API root `URL` (GitHub Enterprise)", EnvVars: []string{EnvGitHubAPI}, Value: bump.DefaultGitHubAPI, Destination: &o.githubAPI},
@@ -96,7 +101,7 @@ func runLockBump(ctx context.Context, e *Env, o lockBumpOptions, names []string)
 		LockDir:     filepath.Dir(path),
 		Progress:    func(s string) { fmt.Fprintln(e.Stderr, s) },
 	}
-	changes, err := b.Plan(ctx, l, names, bump.Options{To: o.to, Pre: o.pre, MinAge: minAge, NoVerify: o.noVerify})
+	changes, err := b.Plan(ctx, l, names, bump.Options{To: o.to, Pre: o.pre, MinAge: minAge, NoVerify: o.noVerify, Snapshot: o.snapshot})
 	if err != nil {
 		return err
 	}
@@ -145,6 +150,12 @@ func keepTrust(e *Env, root string, before, after lock.Reach) {
 }
 
 func describeChange(c bump.Change) string {
+	if c.Kind == "snapshot" {
+		if !c.Changed() {
+			return "snapshot: " + c.From + " (" + c.Note + ")"
+		}
+		return "snapshot: " + c.From + " -> " + c.To
+	}
 	if !c.Changed() {
 		msg := c.Tool + ": " + c.From
 		if c.Kind == "package" {

@@ -97,28 +97,7 @@ func TestLockBumpBaseFromLocalRegistry(t *testing.T) {
 	in := needInfra(t)
 	repo := fmt.Sprintf("ws-e2e/bump-base-%d", time.Now().UnixNano())
 	ref := in.registry.Addr + "/" + repo + ":stable"
-	push := func(content string) string {
-		t.Helper()
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		tw.WriteHeader(&tar.Header{Name: "etc/marker", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(content))
-		tw.Close()
-		imp := exec.Command("docker", "import", "-", ref)
-		imp.Stdin = &buf
-		if out, err := imp.CombinedOutput(); err != nil {
-			t.Fatalf("docker import: %v\n%s", err, out)
-		}
-		if out, err := exec.Command("docker", "push", ref).CombinedOutput(); err != nil {
-			t.Fatalf("docker push: %v\n%s", err, out)
-		}
-		exec.Command("docker", "image", "rm", ref).Run()
-		d, err := in.registry.Digest(t.Context(), repo, "stable")
-		if err != nil || d == "" {
-			t.Fatalf("digest of %s: %q %v", ref, d, err)
-		}
-		return d
-	}
+	push := func(content string) string { return pushMarkerImage(t, in, repo, content) }
 	first := push("one")
 	dir := t.TempDir()
 	lockText := fmt.Sprintf("format: 1\nbase:\n  # the team's base\n  image: %s@%s  # pinned\n  packages: [bash]\nplatforms: [linux/amd64]\ntools: {}\n", ref, first)
@@ -145,4 +124,30 @@ func TestLockBumpBaseFromLocalRegistry(t *testing.T) {
 	if b, _ := os.ReadFile(lockPath); string(b) != want {
 		t.Fatalf("lock after bump base:\n%s\nwant:\n%s", b, want)
 	}
+}
+
+// pushMarkerImage pushes a one-file image as REGISTRY/repo:stable and
+// returns its digest.
+func pushMarkerImage(t testing.TB, in *infra, repo, content string) string {
+	t.Helper()
+	ref := in.registry.Addr + "/" + repo + ":stable"
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "etc/marker", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(content))
+	tw.Close()
+	imp := exec.Command("docker", "import", "-", ref)
+	imp.Stdin = &buf
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("docker", "push", ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker push: %v\n%s", err, out)
+	}
+	exec.Command("docker", "image", "rm", ref).Run()
+	d, err := in.registry.Digest(t.Context(), repo, "stable")
+	if err != nil || d == "" {
+		t.Fatalf("digest of %s: %q %v", ref, d, err)
+	}
+	return d
 }

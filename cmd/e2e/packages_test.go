@@ -344,3 +344,71 @@ func TestPinnedPackagesFromTheTestArchive(t *testing.T) {
 		t.Fatalf("moving the package pins kept the tag %s", tag)
 	}
 }
+
+// ws lock bump base moves the apt snapshot with the base: forward to the
+// new base image's build date, or to --snapshot, and pins the packages
+// again from there; ws lock bump packages --snapshot moves it alone. A time
+// ws cannot read fails in one line and changes nothing.
+func TestLockBumpBaseMovesTheSnapshot(t *testing.T) {
+	t.Parallel()
+	in := needInfra(t)
+	archive := newTestArchive(t, in)
+	old := archive.versions["netbase"]
+	newer := archive.gainNewer(t, snapshotNew)["netbase"]
+
+	repo := fmt.Sprintf("ws-e2e/snapshot-base-%d", time.Now().UnixNano())
+	first := pushMarkerImage(t, in, repo, "one")
+	ref := in.registry.Addr + "/" + repo + ":stable"
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+	writeFile(t, filepath.Join(dir, "keys/archive.asc"), string(archive.key))
+	lockText := func(digest, at, version string) string {
+		return "format: 1\nbase:\n  image: " + ref + "@" + digest + "\n  packages: [netbase=" + version + "]\n" +
+			"  snapshot:\n    url: " + archive.URL + "/" + at + "  # moves with the base\n" +
+			"    suite: bookworm\n    key: keys/archive.asc\nplatforms: [linux/amd64]\ntools: {}\n"
+	}
+	lockPath := filepath.Join(dir, "tools.lock")
+	writeFile(t, lockPath, lockText(first, snapshotOld, old))
+
+	built := time.Now().UTC().Add(-time.Second)
+	second := pushMarkerImage(t, in, repo, "two")
+	pushed := time.Now().UTC()
+	if r := runWs(t, dir, "lock", "bump", "base"); r.code != 0 {
+		t.Fatalf("ws lock bump base: exit %d\n%s", r.code, r.stderr)
+	}
+	got, _ := os.ReadFile(lockPath)
+	m := regexp.MustCompile(`/archive/debian/(\d{8}T\d{6}Z) `).FindSubmatch(got)
+	if m == nil {
+		t.Fatalf("no snapshot time in the bumped lock:\n%s", got)
+	}
+	at, _ := time.Parse("20060102T150405Z", string(m[1]))
+	if at.Before(built.Truncate(time.Second)) || at.After(pushed) {
+		t.Fatalf("the snapshot moved to %s, want the new base's build date (between %s and %s)", m[1], built, pushed)
+	}
+	if want := lockText(second, string(m[1]), newer); string(got) != want {
+		t.Fatalf("lock after ws lock bump base:\n%s\nwant:\n%s", got, want)
+	}
+
+	if r := runWs(t, dir, "lock", "bump", "base", "--snapshot", "2026-11-01"); r.code != 0 {
+		t.Fatalf("ws lock bump base --snapshot 2026-11-01: exit %d\n%s", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(lockPath); string(got) != lockText(second, snapshotOld, old) {
+		t.Fatalf("lock after --snapshot 2026-11-01:\n%s", got)
+	}
+	if r := runWs(t, dir, "lock", "bump", "packages", "--snapshot", snapshotNew); r.code != 0 {
+		t.Fatalf("ws lock bump packages --snapshot %s: exit %d\n%s", snapshotNew, r.code, r.stderr)
+	}
+	pinned := lockText(second, snapshotNew, newer)
+	if got, _ := os.ReadFile(lockPath); string(got) != pinned {
+		t.Fatalf("lock after ws lock bump packages --snapshot:\n%s", got)
+	}
+
+	r := runWs(t, dir, "lock", "bump", "base", "--snapshot", "last tuesday")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code == 0 || !strings.HasPrefix(lines[0], `ws: --snapshot "last tuesday" is not a time`) || len(lines) > 2 {
+		t.Fatalf("an unreadable --snapshot: exit %d\n%s", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(lockPath); string(got) != pinned {
+		t.Fatalf("an unreadable --snapshot changed the lock:\n%s", got)
+	}
+}

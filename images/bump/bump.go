@@ -46,6 +46,9 @@ type Options struct {
 	MinAge time.Duration
 	// NoVerify skips downloading artifacts whose digest a release published.
 	NoVerify bool
+	// Snapshot moves the apt snapshot to this time (20261115T000000Z,
+	// 2026-11-15 or RFC 3339) instead of the base image's build date.
+	Snapshot string
 }
 
 // Bumper resolves new pins.
@@ -67,7 +70,7 @@ type Bumper struct {
 
 // Change is one moved (or deliberately unmoved) pin.
 type Change struct {
-	// Kind is "tool" or "base".
+	// Kind is "tool", "base", "snapshot" or "package".
 	Kind      string           `json:"kind"`
 	Tool      string           `json:"tool"`
 	From      string           `json:"from"`
@@ -110,18 +113,41 @@ func (b *Bumper) Plan(ctx context.Context, l *lock.Lock, names []string, o Optio
 	if o.To != "" && (len(targets)+boolInt(wantBase) != 1 || wantPackages) {
 		return nil, &UsageError{Msg: "--to pins one tool: name exactly one"}
 	}
+	if o.Snapshot != "" && !wantBase && !wantPackages {
+		return nil, &UsageError{Msg: "--snapshot moves the apt snapshot: ws lock bump base --snapshot WHEN, or ws lock bump packages --snapshot WHEN"}
+	}
+	if o.Snapshot != "" {
+		if _, err := ParseSnapshotTime(o.Snapshot); err != nil {
+			return nil, err
+		}
+	}
 	var changes []Change
 	var errs []error
+	var baseChange *Change
 	if wantBase {
 		c, err := b.planBase(ctx, l)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
 			changes = append(changes, c)
+			baseChange = &c
 		}
 	}
-	if wantPackages {
-		cs, err := b.planPackages(ctx, l)
+	// The snapshot follows the base (or --snapshot), and the packages are
+	// pinned again from wherever it lands.
+	snapshotURL := ""
+	if s := l.Base.Snapshot; s != nil && len(errs) == 0 && (wantBase || o.Snapshot != "") {
+		c, err := b.planSnapshot(ctx, l, baseChange, o.Snapshot)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			changes = append(changes, c)
+			snapshotURL = c.To
+			wantPackages = wantPackages || c.Changed()
+		}
+	}
+	if wantPackages && len(errs) == 0 {
+		cs, err := b.planPackages(ctx, l, snapshotURL)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -381,7 +407,7 @@ func (b *Bumper) verify(ctx context.Context, l *lock.Lock, changes []Change, o O
 	var refs []*ChecksumChange
 	for ci := range changes {
 		c := &changes[ci]
-		if c.Kind == "base" || c.Kind == "package" {
+		if c.Kind != "tool" {
 			continue
 		}
 		t := l.Tool(c.Tool)
@@ -440,6 +466,12 @@ func edit(l *lock.Lock, changes []Change) error {
 		}
 		if c.Kind == "base" {
 			if err := l.SetBaseImage(c.To); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.Kind == "snapshot" {
+			if err := l.SetSnapshotURL(c.To); err != nil {
 				return err
 			}
 			continue

@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
+
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ws-tools/ws/images/apt"
+	"github.com/ws-tools/ws/images/credentials"
 	"github.com/ws-tools/ws/images/lock"
+	"github.com/ws-tools/ws/images/registry"
 )
 
 // debianArch is Debian's name for a Go architecture.
@@ -17,16 +22,20 @@ var debianArch = map[string]string{
 }
 
 // planPackages pins each of the base's packages to the version the lock's
-// snapshot has, for every platform of the lock: InRelease checked against
-// the pinned key, each Packages index against InRelease. A package must
-// have one version on every platform (ws writes one NAME=VERSION).
-func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock) ([]Change, error) {
-	s := l.Base.Snapshot
-	if s == nil {
+// snapshot has (at url, when the snapshot moves too), for every platform of
+// the lock: InRelease checked against the pinned key, each Packages index
+// against InRelease. A package must have one version on every platform (ws
+// writes one NAME=VERSION).
+func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]Change, error) {
+	if l.Base.Snapshot == nil {
 		return nil, &UsageError{Msg: "base has no snapshot: add base.snapshot (url, suite, components) to tools.lock, then ws lock bump packages pins each package's version from it"}
 	}
 	if len(l.Base.Packages) == 0 {
 		return nil, nil
+	}
+	s := *l.Base.Snapshot
+	if url != "" {
+		s.URL = url
 	}
 	keyData := s.KeyData
 	if len(keyData) == 0 {
@@ -109,4 +118,71 @@ func (e *KeyringError) Hint() string {
 		return "commit the archive's key beside tools.lock and name it in base.snapshot.key (on Debian: " + lock.DefaultArchiveKeyring + ")"
 	}
 	return "base.snapshot.key must be an OpenPGP public key file (armored or binary)"
+}
+
+// planSnapshot moves the apt snapshot to when (if given), else forward to
+// the base image's build date (base is the base's planned move, if any):
+// the archive as it was when the base was made, so the packages pinned from
+// it match the base's own. It never moves back on its own.
+func (b *Bumper) planSnapshot(ctx context.Context, l *lock.Lock, base *Change, when string) (Change, error) {
+	s := l.Base.Snapshot
+	c := Change{Kind: "snapshot", Tool: "snapshot", From: s.URL, To: s.URL}
+	current, hasTime := s.Time()
+	var at time.Time
+	switch {
+	case when != "":
+		t, err := ParseSnapshotTime(when)
+		if err != nil {
+			return c, err
+		}
+		at = t
+	case !hasTime:
+		c.Note = "its url names no point in time to move"
+		return c, nil
+	default:
+		ref := l.Base.Image
+		if base != nil {
+			ref = base.To
+		}
+		var platforms []ocispecs.Platform
+		for _, p := range l.Platforms {
+			platforms = append(platforms, ocispecs.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant})
+		}
+		created, err := registry.Created(ctx, b.HTTP, ref, platforms, b.Credentials)
+		if err != nil {
+			var login *credentials.LoginError
+			if errors.As(err, &login) {
+				return c, err
+			}
+			return c, fmt.Errorf("snapshot: the base image's build date: %w", err)
+		}
+		if !created.After(current) {
+			c.Note = "already at or after the base image's build date"
+			return c, nil
+		}
+		at = created
+	}
+	to, err := s.At(at)
+	if err != nil {
+		return c, &UsageError{Msg: err.Error()}
+	}
+	c.To = to
+	if !c.Changed() {
+		c.Note = "already at that time"
+	}
+	if c.Changed() {
+		b.progress("snapshot: %s -> %s", current.Format(lock.SnapshotTimeFormat), at.UTC().Format(lock.SnapshotTimeFormat))
+	}
+	return c, nil
+}
+
+// ParseSnapshotTime reads --snapshot: snapshot.debian.org's 20261115T000000Z,
+// an RFC 3339 time, or a date (midnight UTC).
+func ParseSnapshotTime(s string) (time.Time, error) {
+	for _, layout := range []string{lock.SnapshotTimeFormat, time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, &UsageError{Msg: fmt.Sprintf("--snapshot %q is not a time: write 20261115T000000Z, 2026-11-15T00:00:00Z or 2026-11-15", s)}
 }

@@ -32,7 +32,7 @@ import (
 
 // Version names this package's recipe; it is part of every image tag, so
 // changing the recipe changes the tags and nothing stale is reused.
-const Version = "2"
+const Version = "3"
 
 // ImageRepo is the local repository of workspace images.
 const ImageRepo = "ws-tools"
@@ -279,6 +279,7 @@ func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) stri
 		`Dir::Cache "` + aptScratch + `/cache";`,
 		`Dir::Log "` + aptScratch + `/log";`,
 		`Acquire::Check-Valid-Until "false";`,
+		`APT::Update::Error-Mode "any";`, // apt-get update --error-on=any; older apt ignores it
 		`DPkg::Options { "--log=` + aptScratch + `/dpkg.log"; };`,
 	}, " ")
 	return "set -e; started=$(( $(date +%s) - 1 )); " +
@@ -287,7 +288,7 @@ func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) stri
 		fmt.Sprintf("echo 'deb [signed-by=%s] %s %s %s' >%s/sources.list; ", keyring, s.URL, s.Suite, strings.Join(s.Components, " "), aptScratch) +
 		"kept='" + strings.Join(keptFiles, " ") + "'; " +
 		"for f in $kept; do if [ -e /$f ]; then tar -C / -rpf " + aptScratch + "/kept.tar $f; fi; done; " +
-		"apt-get --error-on=any update -q; " +
+		"apt-get update -q; " +
 		have.String() +
 		"apt-get install -y -qq --no-install-recommends " + strings.Join(pkgs, " ") + " >/dev/null; " +
 		check.String() +
@@ -322,17 +323,10 @@ func (im *Image) SourceDateEpoch() (int64, bool) {
 	if s == nil {
 		return 0, false
 	}
-	if t, ok := snapshotTime(s.URL); ok {
+	if t, ok := s.Time(); ok {
 		return t.Unix(), true
 	}
 	return epoch.Unix(), true
-}
-
-// snapshotTime is the point in time of a snapshot.debian.org-style URL
-// (…/20261101T000000Z), for SOURCE_DATE_EPOCH.
-func snapshotTime(u string) (time.Time, bool) {
-	t, err := time.Parse("20060102T150405Z", u[strings.LastIndex(u, "/")+1:])
-	return t, err == nil
 }
 
 // installScript installs packages and removes everything apt leaves behind.

@@ -77,6 +77,40 @@ type Snapshot struct {
 	Key string
 	// KeyData is Key's content, read by LoadSnapshotKey.
 	KeyData []byte
+
+	urlNode *yaml.Node
+}
+
+// SnapshotTimeFormat is how snapshot.debian.org names a point in time, the
+// URL's last segment (…/archive/debian/20261101T000000Z).
+const SnapshotTimeFormat = "20060102T150405Z"
+
+// Time is the snapshot's point in time, when its URL names one.
+func (s *Snapshot) Time() (time.Time, bool) {
+	t, err := time.Parse(SnapshotTimeFormat, s.URL[strings.LastIndex(s.URL, "/")+1:])
+	return t, err == nil
+}
+
+// At is the snapshot's URL moved to time t.
+func (s *Snapshot) At(t time.Time) (string, error) {
+	if _, ok := s.Time(); !ok {
+		return "", fmt.Errorf("base snapshot url %s names no point in time (…/%s) to move", s.URL, SnapshotTimeFormat)
+	}
+	return s.URL[:strings.LastIndex(s.URL, "/")+1] + t.UTC().Format(SnapshotTimeFormat), nil
+}
+
+// SetSnapshotURL moves base.snapshot.url (the archive at another time).
+func (l *Lock) SetSnapshotURL(u string) error {
+	s := l.Base.Snapshot
+	if s == nil {
+		return fmt.Errorf("base has no snapshot")
+	}
+	if err := checkEditable(u); err != nil || !archiveURLRe.MatchString(u) {
+		return fmt.Errorf("base snapshot url %q is not an http(s) archive address", u)
+	}
+	s.URL = u
+	l.edits = append(l.edits, edit{s.urlNode, u})
+	return nil
 }
 
 // DefaultArchiveKeyring is where Debian images (and Debian hosts) keep the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 const validLock = `# a comment that must survive
@@ -319,6 +320,28 @@ func TestSnapshot(t *testing.T) {
 	again, err := Parse(FileName, b)
 	if err != nil || again.Base.Floating() {
 		t.Fatalf("the pinned lock: %v, floating %v", err, again.Base.Floating())
+	}
+	// Moving the snapshot in time edits the URL's last segment only.
+	at, ok := again.Base.Snapshot.Time()
+	if !ok || at.Format(time.RFC3339) != "2026-11-01T00:00:00Z" {
+		t.Fatalf("snapshot time %v %v", at, ok)
+	}
+	moved, err := again.Base.Snapshot.At(at.Add(14*24*time.Hour + 90*time.Minute))
+	if err != nil || moved != "https://snapshot.debian.org/archive/debian/20261115T013000Z" {
+		t.Fatalf("moved to %q, %v", moved, err)
+	}
+	if err := again.SetSnapshotURL(moved); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := again.Bytes(); string(b2) != strings.Replace(string(b), "20261101T000000Z/", "20261115T013000Z", 1) {
+		t.Fatalf("after moving the snapshot:\n%s", b2)
+	}
+	if err := again.SetSnapshotURL("https://x.test/a'$(id)"); err == nil {
+		t.Error("a URL that needs quoting was written into the lock")
+	}
+	mirror := &Snapshot{URL: "https://deb.debian.org/debian"}
+	if _, err := mirror.At(at); err == nil || !strings.Contains(err.Error(), "names no point in time") {
+		t.Errorf("a mirror URL moved in time: %v", err)
 	}
 	for snapshot, want := range map[string]string{
 		"    url: https://x.test/a'$(id)\n    suite: bookworm\n":                               "is not an http(s) archive address",

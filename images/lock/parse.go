@@ -654,6 +654,7 @@ func (p *parser) parseSnapshot(n *yaml.Node) *Snapshot {
 			p.at(f.value, "", "base snapshot url %q is not an http(s) archive address", v)
 		}
 		s.URL = strings.TrimSuffix(v, "/")
+		s.urlNode = f.value
 	}
 	if f, ok := fs["suite"]; !ok {
 		p.at(n, "", "base snapshot: missing suite (e.g. bookworm)")

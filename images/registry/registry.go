@@ -1,7 +1,8 @@
 // Package registry asks an OCI/Docker registry what digest a tag points at
-// now: anonymously, or with the Docker CLI's login for the registry (basic
-// auth, or a bearer token it fetches with that login). It reads manifests'
-// digests only; it never pulls or pushes.
+// now, and when an image was built: anonymously, or with the Docker CLI's
+// login for the registry (basic auth, or a bearer token it fetches with that
+// login). It reads manifests and image configs only; it never pulls layers
+// or pushes.
 package registry
 
 import (
@@ -17,8 +18,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ws-tools/ws/images/credentials"
 )
@@ -53,48 +56,14 @@ func Resolve(ctx context.Context, client *http.Client, ref string, logins *crede
 	if err != nil {
 		return "", err
 	}
-	host := reference.Domain(named)
-	if host == "docker.io" {
-		host = "registry-1.docker.io"
-	}
-	scheme := "https"
-	if isLoopback(host) {
-		scheme = "http" // as dockerd does for registries on 127.0.0.0/8
-	}
-	u := fmt.Sprintf("%s://%s/v2/%s/manifests/%s", scheme, host, reference.Path(named), tag)
-	resp, err := manifestRequest(ctx, client, u, nil)
+	repo := newRepository(client, named, logins)
+	resp, err := repo.get(ctx, "manifests/"+tag, manifestTypes)
 	if err != nil {
 		return "", err
 	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		challenge := resp.Header.Get("WWW-Authenticate")
-		resp.Body.Close()
-		if logins == nil {
-			logins = credentials.Anonymous()
-		}
-		login, err := logins.For(reference.Domain(named))
-		if err != nil {
-			return "", err
-		}
-		authorize, err := authorizer(ctx, client, challenge, login)
-		if err != nil {
-			var r refusal
-			if errors.As(err, &r) {
-				return "", &credentials.LoginError{Registry: reference.Domain(named), Err: r}
-			}
-			return "", fmt.Errorf("authenticate to %s: %w", host, err)
-		}
-		if resp, err = manifestRequest(ctx, client, u, authorize); err != nil {
-			return "", err
-		}
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			resp.Body.Close()
-			return "", &credentials.LoginError{Registry: reference.Domain(named), Err: refusal("HTTP " + resp.Status)}
-		}
-	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("resolve %s:%s at %s: HTTP %s", reference.FamiliarName(named), tag, host, resp.Status)
+		return "", fmt.Errorf("resolve %s:%s at %s: HTTP %s", reference.FamiliarName(named), tag, repo.host, resp.Status)
 	}
 	if d := resp.Header.Get("Docker-Content-Digest"); strings.HasPrefix(d, "sha256:") {
 		return d, nil
@@ -107,12 +76,153 @@ func Resolve(ctx context.Context, client *http.Client, ref string, logins *crede
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func manifestRequest(ctx context.Context, client *http.Client, u string, authorize func(*http.Request)) (*http.Response, error) {
+// Created is when the image ref (name:tag or name@digest) was built, as its
+// config says: for a multi-platform image, the newest of the given
+// platforms' images. logins may be nil (anonymous).
+func Created(ctx context.Context, client *http.Client, ref string, platforms []ocispecs.Platform, logins *credentials.Store) (time.Time, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	target := "latest"
+	if d, ok := named.(reference.Digested); ok {
+		target = d.Digest().String()
+	} else if t, ok := named.(reference.Tagged); ok {
+		target = t.Tag()
+	}
+	repo := newRepository(client, reference.TrimNamed(named), logins)
+	var m manifest
+	if err := repo.getJSON(ctx, "manifests/"+target, manifestTypes, &m); err != nil {
+		return time.Time{}, err
+	}
+	images := []manifest{m}
+	if len(m.Manifests) > 0 {
+		images = nil
+		for _, want := range platforms {
+			for _, d := range m.Manifests {
+				if d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture && d.Platform.Variant == want.Variant {
+					var im manifest
+					if err := repo.getJSON(ctx, "manifests/"+d.Digest, manifestTypes, &im); err != nil {
+						return time.Time{}, err
+					}
+					images = append(images, im)
+				}
+			}
+		}
+		if len(images) == 0 {
+			return time.Time{}, fmt.Errorf("%s has no image for %v", ref, platforms)
+		}
+	}
+	var newest time.Time
+	for _, im := range images {
+		var cfg struct {
+			Created time.Time `json:"created"`
+		}
+		if im.Config.Digest == "" {
+			return time.Time{}, fmt.Errorf("%s: a manifest without a config", ref)
+		}
+		if err := repo.getJSON(ctx, "blobs/"+im.Config.Digest, "*/*", &cfg); err != nil {
+			return time.Time{}, err
+		}
+		if cfg.Created.After(newest) {
+			newest = cfg.Created
+		}
+	}
+	if newest.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: its config says no build time (created)", ref)
+	}
+	return newest, nil
+}
+
+// manifest is what Created reads of an image manifest or index.
+type manifest struct {
+	Manifests []struct {
+		Digest   string            `json:"digest"`
+		Platform ocispecs.Platform `json:"platform"`
+	} `json:"manifests"`
+	Config struct {
+		Digest string `json:"digest"`
+	} `json:"config"`
+}
+
+// repository is one image repository on its registry; it answers the
+// registry's login challenge once and reuses the answer.
+type repository struct {
+	client    *http.Client
+	named     reference.Named
+	host      string
+	root      string // scheme://host/v2/path
+	logins    *credentials.Store
+	authorize func(*http.Request)
+}
+
+func newRepository(client *http.Client, named reference.Named, logins *credentials.Store) *repository {
+	host := reference.Domain(named)
+	if host == "docker.io" {
+		host = "registry-1.docker.io"
+	}
+	scheme := "https"
+	if isLoopback(host) {
+		scheme = "http" // as dockerd does for registries on 127.0.0.0/8
+	}
+	if logins == nil {
+		logins = credentials.Anonymous()
+	}
+	return &repository{client: client, named: named, host: host, root: fmt.Sprintf("%s://%s/v2/%s", scheme, host, reference.Path(named)), logins: logins}
+}
+
+// get asks for what (manifests/REF or blobs/DIGEST), logging in when the
+// registry wants it.
+func (r *repository) get(ctx context.Context, what, accept string) (*http.Response, error) {
+	u := r.root + "/" + what
+	resp, err := request(ctx, r.client, u, accept, r.authorize)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || r.authorize != nil {
+		if err == nil && r.authorize != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			resp.Body.Close()
+			return nil, &credentials.LoginError{Registry: reference.Domain(r.named), Err: refusal("HTTP " + resp.Status)}
+		}
+		return resp, err
+	}
+	challenge := resp.Header.Get("WWW-Authenticate")
+	resp.Body.Close()
+	login, err := r.logins.For(reference.Domain(r.named))
+	if err != nil {
+		return nil, err
+	}
+	authorize, err := authorizer(ctx, r.client, challenge, login)
+	if err != nil {
+		var ref refusal
+		if errors.As(err, &ref) {
+			return nil, &credentials.LoginError{Registry: reference.Domain(r.named), Err: ref}
+		}
+		return nil, fmt.Errorf("authenticate to %s: %w", r.host, err)
+	}
+	r.authorize = authorize
+	return r.get(ctx, what, accept)
+}
+
+// getJSON reads what into v.
+func (r *repository) getJSON(ctx context.Context, what, accept string, v any) error {
+	resp, err := r.get(ctx, what, accept)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s/%s at %s: HTTP %s", reference.FamiliarName(r.named), what, r.host, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(v); err != nil {
+		return fmt.Errorf("%s/%s at %s: %w", reference.FamiliarName(r.named), what, r.host, err)
+	}
+	return nil
+}
+
+func request(ctx context.Context, client *http.Client, u, accept string, authorize func(*http.Request)) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", manifestTypes)
+	req.Header.Set("Accept", accept)
 	if authorize != nil {
 		authorize(req)
 	}

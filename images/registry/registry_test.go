@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ws-tools/ws/images/credentials"
 )
@@ -106,5 +109,53 @@ func TestResolveBasicAuthWithDockerLogin(t *testing.T) {
 		if strings.Contains(err.Error(), "pw") {
 			t.Fatalf("%s: the error shows the password: %v", name, err)
 		}
+	}
+}
+
+// Created reads a multi-platform image's build time from the configs of the
+// asked platforms' images (the newest), behind the same bearer login.
+func TestCreatedReadsThePlatformsConfigs(t *testing.T) {
+	t.Parallel()
+	var srv *httptest.Server
+	files := map[string]string{
+		"/v2/library/debian/manifests/sha256:" + strings.Repeat("1", 64): `{"manifests":[` +
+			`{"digest":"sha256:aa","platform":{"os":"linux","architecture":"amd64"}},` +
+			`{"digest":"sha256:bb","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},` +
+			`{"digest":"sha256:cc","platform":{"os":"linux","architecture":"s390x"}}]}`,
+		"/v2/library/debian/manifests/sha256:aa": `{"config":{"digest":"sha256:ca"}}`,
+		"/v2/library/debian/manifests/sha256:bb": `{"config":{"digest":"sha256:cb"}}`,
+		"/v2/library/debian/manifests/sha256:cc": `{"config":{"digest":"sha256:cc"}}`,
+		"/v2/library/debian/blobs/sha256:ca":     `{"created":"2026-11-10T00:00:00Z"}`,
+		"/v2/library/debian/blobs/sha256:cb":     `{"created":"2026-11-11T08:30:00Z"}`,
+		"/v2/library/debian/blobs/sha256:cc":     `{"created":"2026-11-20T00:00:00Z"}`,
+	}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			w.Write([]byte(`{"token":"t0k"}`))
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer t0k" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="reg"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if body, ok := files[r.URL.Path]; ok {
+			w.Write([]byte(body))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref := host + "/library/debian:bookworm@sha256:" + strings.Repeat("1", 64)
+	got, err := Created(context.Background(), srv.Client(), ref, []ocispecs.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "2026-11-11T08:30:00Z"; got.Format(time.RFC3339) != want {
+		t.Fatalf("created %s, want %s (the newest of amd64 and arm64, not s390x)", got.Format(time.RFC3339), want)
+	}
+	if _, err := Created(context.Background(), srv.Client(), ref, []ocispecs.Platform{{OS: "linux", Architecture: "riscv64"}}, nil); err == nil || !strings.Contains(err.Error(), "no image for") {
+		t.Fatalf("a platform the image lacks: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"net"
@@ -299,13 +298,4 @@ func aptDownload(ctx context.Context, pkg, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, filepath.Base(debs[0])), b, 0o644)
-}
-
-// Gzip compresses b as an index is served.
-func Gzip(b []byte) []byte {
-	var gz bytes.Buffer
-	w := gzip.NewWriter(&gz)
-	w.Write(b)
-	w.Close()
-	return gz.Bytes()
 }
