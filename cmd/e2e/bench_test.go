@@ -462,3 +462,39 @@ func BenchmarkSopsDecryptThroughRelay(b *testing.B) {
 		b.Fatalf("the relay blocked %v of a plain decryption", blocked)
 	}
 }
+
+// BenchmarkPackageStepCold: a cold (--no-cache) build of the Debian
+// packages pinned to a snapshot (the package step with its own apt
+// configuration, version checks and clamped file times) against today's
+// floating apt-get install of the same packages from the same mirror. The
+// locks hold no tools, so the build is the package step and the entrypoint.
+func BenchmarkPackageStepCold(b *testing.B) {
+	in := needInfra(b)
+	write := func(snapshot string) string {
+		dir := b.TempDir()
+		spec := testenv.LockSpec{Base: in.base, Packages: testenv.DefaultPackages, Platforms: []string{amd64}, Snapshot: snapshot}
+		if err := spec.Write(dir); err != nil {
+			b.Fatal(err)
+		}
+		return dir
+	}
+	floating, pinned := write(""), write(testenv.DebianMirror())
+	if r := runWs(b, pinned, "lock", "bump", "packages"); r.code != 0 {
+		b.Fatalf("ws lock bump packages: exit %d\n%s", r.code, r.stderr)
+	}
+	build := func(dir string) time.Duration {
+		return timeIt(b, func() {
+			if r := runWs(b, dir, "build", "--no-cache"); r.code != 0 {
+				b.Fatalf("ws build --no-cache in %s: exit %d\n%s", dir, r.code, r.stderr)
+			}
+		})
+	}
+	var pinnedTime, floatingTime time.Duration
+	for i := 0; i < b.N; i++ {
+		floatingTime += build(floating)
+		pinnedTime += build(pinned)
+	}
+	b.ReportMetric(float64(pinnedTime.Milliseconds())/float64(b.N), "pinned-ms")
+	b.ReportMetric(float64(floatingTime.Milliseconds())/float64(b.N), "apt-get-install-ms")
+	b.ReportMetric(float64(pinnedTime)/float64(floatingTime), "ratio")
+}
