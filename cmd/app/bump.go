@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,7 +183,15 @@ func describeChange(c bump.Change) string {
 		if from == "" {
 			from = "(any version)"
 		}
-		return fmt.Sprintf("package %s: %s -> %s (from the snapshot's signed index)", c.Tool, from, c.To)
+		to := c.To
+		if len(c.Architectures) > 0 {
+			var per []string
+			for _, arch := range slices.Sorted(maps.Keys(c.Architectures)) {
+				per = append(per, arch+" "+c.Architectures[arch])
+			}
+			to = strings.Join(per, ", ")
+		}
+		return fmt.Sprintf("package %s: %s -> %s (from the snapshot's signed index)", c.Tool, from, to)
 	}
 	msg := fmt.Sprintf("%s: %s -> %s", c.Tool, from, c.To)
 	if len(sources) > 0 {

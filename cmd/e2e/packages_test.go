@@ -412,3 +412,61 @@ func TestLockBumpBaseMovesTheSnapshot(t *testing.T) {
 		t.Fatalf("an unreadable --snapshot changed the lock:\n%s", got)
 	}
 }
+
+// A package whose version differs between architectures (a binNMU built
+// for arm64 only): ws lock bump packages writes one NAME:ARCH=VERSION entry
+// per architecture, the amd64 build installs amd64's version, and moving
+// arm64's pin leaves the amd64 image's tag as it was.
+func TestPackagesPerArchitecture(t *testing.T) {
+	t.Parallel()
+	in := needInfra(t)
+	archive := newTestArchive(t, in)
+	ctx := context.Background()
+	arm, err := testenv.DebianDebs(ctx, in.cache, "hello:arm64")
+	if err != nil {
+		unavailable(t, "%v", err)
+	}
+	binNMU := archive.versions["hello"] + "+b1"
+	rebuilt, err := testenv.RepackDeb(ctx, arm[0], binNMU, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := archive.Publish(ctx, snapshotNew, append(slices.Clone(archive.debs), rebuilt)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	spec := testenv.LockSpec{Base: in.base, Packages: archivePackages, Platforms: []string{amd64, "linux/arm64"}, Snapshot: url, SnapshotKey: archive.key}
+	if err := spec.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if r := runWs(t, dir, "lock", "bump", "packages"); r.code != 0 {
+		t.Fatalf("ws lock bump packages: exit %d\n%s", r.code, r.stderr)
+	}
+	lockPath := filepath.Join(dir, "tools.lock")
+	got, _ := os.ReadFile(lockPath)
+	want := "    - netbase=" + archive.versions["netbase"] + "\n" +
+		"    - hello:amd64=" + archive.versions["hello"] + "\n" +
+		"    - hello:arm64=" + binNMU + "\n"
+	if !strings.Contains(string(got), want) {
+		t.Fatalf("the bumped lock lacks\n%s\n%s", want, got)
+	}
+	if r := runWs(t, dir, "lock", "bump", "packages"); r.code != 0 {
+		t.Fatalf("a second bump: exit %d\n%s", r.code, r.stderr)
+	}
+	if again, _ := os.ReadFile(lockPath); string(again) != string(got) {
+		t.Fatalf("a bump with nothing new rewrote the lock:\n%s", again)
+	}
+
+	tag, r := (&buildWorkspace{dir: dir}).build(t)
+	if r.code != 0 {
+		t.Fatalf("ws build: exit %d\n%s", r.code, r.stderr)
+	}
+	if got, want := installedVersions(t, tag, archivePackages...), pinsOf(archive.versions); got != want {
+		t.Fatalf("the amd64 image installed %s, want %s", got, want)
+	}
+	writeFile(t, lockPath, strings.Replace(string(got), "hello:arm64="+binNMU, "hello:arm64="+binNMU+"+b2", 1))
+	if moved := imageTag(t, dir); moved != tag {
+		t.Fatalf("moving arm64's pin changed the amd64 tag from %s to %s", tag, moved)
+	}
+}

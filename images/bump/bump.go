@@ -76,13 +76,16 @@ type Change struct {
 	From      string           `json:"from"`
 	To        string           `json:"to"`
 	Checksums []ChecksumChange `json:"checksums,omitempty"`
+	// Architectures are a package's versions per Debian architecture, when
+	// they differ (To is then empty): its entry splits into NAME:ARCH=VERSION.
+	Architectures map[string]string `json:"architectures,omitempty"`
 	// Note says why nothing moved, when nothing did.
 	Note string `json:"note,omitempty"`
 }
 
 // Changed reports whether the pin moves.
 func (c Change) Changed() bool {
-	if c.From != c.To {
+	if c.From != c.To || len(c.Architectures) > 0 {
 		return true
 	}
 	for _, cs := range c.Checksums {
@@ -472,6 +475,12 @@ func edit(l *lock.Lock, changes []Change) error {
 		}
 		if c.Kind == "snapshot" {
 			if err := l.SetSnapshotURL(c.To); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.Kind == "package" && len(c.Architectures) > 0 {
+			if err := l.SplitPackage(c.Tool, c.Architectures); err != nil {
 				return err
 			}
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -14,12 +15,6 @@ import (
 	"github.com/ws-tools/ws/images/lock"
 	"github.com/ws-tools/ws/images/registry"
 )
-
-// debianArch is Debian's name for a Go architecture.
-var debianArch = map[string]string{
-	"amd64": "amd64", "arm64": "arm64", "arm": "armhf", "386": "i386",
-	"ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
-}
 
 // planPackages pins each of the base's packages to the version the lock's
 // snapshot has (at url, when the snapshot moves too), for every platform of
@@ -55,49 +50,72 @@ func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]
 		return nil, err
 	}
 	b.progress("packages: %s %s verified", s.URL, s.Suite)
-	versions := map[string]map[lock.Platform]string{}
+	// What each Debian architecture of the lock's platforms has.
+	available := map[string][]apt.Package{}
+	var archs []string
 	for _, p := range l.Platforms {
-		arch, ok := debianArch[p.Arch]
+		arch, ok := lock.DebianArch(p)
 		if !ok {
 			return nil, fmt.Errorf("packages: Debian has no architecture for %s", p)
 		}
-		var pkgs []apt.Package
+		if _, done := available[arch]; done {
+			continue
+		}
+		archs = append(archs, arch)
+		available[arch] = nil
 		for _, c := range s.Components {
 			got, err := archive.Packages(ctx, b.HTTP, rel, c, arch)
 			if err != nil {
 				return nil, err
 			}
-			pkgs = append(pkgs, got...)
-		}
-		for _, entry := range l.Base.Packages {
-			name := lock.PackageName(entry)
-			v, ok := apt.Latest(pkgs, name)
-			if !ok {
-				return nil, &apt.ArchiveError{Archive: s.URL, Err: fmt.Errorf("no package %s for %s in %s (components %v)", name, arch, s.Suite, s.Components)}
-			}
-			if versions[name] == nil {
-				versions[name] = map[lock.Platform]string{}
-			}
-			versions[name][p] = v
+			available[arch] = append(available[arch], got...)
 		}
 	}
 	var changes []Change
 	for _, entry := range l.Base.Packages {
-		name := lock.PackageName(entry)
-		var to string
-		for p, v := range versions[name] {
-			if to != "" && v != to {
-				return nil, fmt.Errorf("packages: %s has version %s on one platform and %s on %s; ws pins one version for every platform", name, to, v, p)
+		name, key := lock.PackageName(entry), lock.PackageKey(entry)
+		c := Change{Kind: "package", Tool: key, From: lock.PackageVersion(entry)}
+		// The architectures this entry is for: its own, or every one of
+		// the lock's that has no entry of its own for the package.
+		var entryArchs []string
+		for _, arch := range archs {
+			if a := lock.PackageArch(entry); a == arch || a == "" && !hasArchEntry(l, name, arch) {
+				entryArchs = append(entryArchs, arch)
 			}
-			to = v
 		}
-		c := Change{Kind: "package", Tool: name, From: lock.PackageVersion(entry), To: to}
+		if len(entryArchs) == 0 {
+			c.To, c.Note = c.From, "no platform of the lock is "+lock.PackageArch(entry)
+			changes = append(changes, c)
+			continue
+		}
+		versions := map[string]string{}
+		for _, arch := range entryArchs {
+			v, ok := apt.Latest(available[arch], name)
+			if !ok {
+				return nil, &apt.ArchiveError{Archive: s.URL, Err: fmt.Errorf("no package %s for %s in %s (components %v)", name, arch, s.Suite, s.Components)}
+			}
+			versions[arch] = v
+		}
+		c.To = versions[entryArchs[0]]
+		for _, v := range versions {
+			if v != c.To {
+				// A version per architecture (a binNMU on one of them):
+				// the entry becomes one NAME:ARCH=VERSION per architecture.
+				c.To, c.Architectures = "", versions
+				break
+			}
+		}
 		if !c.Changed() {
 			c.Note = "already the snapshot's version"
 		}
 		changes = append(changes, c)
 	}
 	return changes, nil
+}
+
+// hasArchEntry reports whether the lock lists name for arch on its own.
+func hasArchEntry(l *lock.Lock, name, arch string) bool {
+	return slices.ContainsFunc(l.Base.Packages, func(e string) bool { return lock.PackageKey(e) == name+":"+arch })
 }
 
 // KeyringError is an archive key ws cannot read.

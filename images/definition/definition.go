@@ -60,8 +60,9 @@ type Image struct {
 	Artifacts []lock.Artifact
 	// Hash is the content address of the image (see New).
 	Hash string
-	// Packages are the Debian packages installed: the lock's, and unzip
-	// when a tool comes in a zip (BuildKit unpacks tar archives only).
+	// Packages are the Debian packages installed, NAME[=VERSION]: the
+	// lock's for Platform's architecture, and unzip when a tool comes in a
+	// zip (BuildKit unpacks tar archives only).
 	Packages []string
 }
 
@@ -69,7 +70,7 @@ type Image struct {
 // they apply to p (not its comments or layout), the entrypoint and the
 // recipe's version.
 func New(l *lock.Lock, p lock.Platform) (*Image, error) {
-	im := &Image{Lock: l, Platform: p, Packages: l.Base.Packages}
+	im := &Image{Lock: l, Platform: p, Packages: l.Base.PackagesFor(p)}
 	type toolKey struct {
 		Name, Version, Bin, URL, Member, SHA256 string
 	}
@@ -98,7 +99,7 @@ func New(l *lock.Lock, p lock.Platform) (*Image, error) {
 			return nil, err
 		}
 		im.Artifacts = append(im.Artifacts, a)
-		if isZip(a) && !slices.Contains(im.Packages, "unzip") {
+		if isZip(a) && !slices.ContainsFunc(im.Packages, func(e string) bool { return lock.PackageName(e) == "unzip" }) {
 			im.Packages = append(slices.Clone(im.Packages), "unzip")
 		}
 		key.Tools = append(key.Tools, toolKey{t.Name, t.Version, t.Bin, a.URL, a.Member, a.SHA256})

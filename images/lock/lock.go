@@ -9,8 +9,10 @@ package lock
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,7 +65,8 @@ type Base struct {
 	Snapshot *Snapshot
 
 	imageNode    *yaml.Node
-	packageNodes map[string]*yaml.Node
+	packageNodes map[string]*yaml.Node // by PackageKey
+	packagesNode *yaml.Node
 }
 
 // Snapshot is an apt archive at a point in time, e.g. Debian's snapshot
@@ -109,7 +112,7 @@ func (l *Lock) SetSnapshotURL(u string) error {
 		return fmt.Errorf("base snapshot url %q is not an http(s) archive address", u)
 	}
 	s.URL = u
-	l.edits = append(l.edits, edit{s.urlNode, u})
+	l.edits = append(l.edits, edit{node: s.urlNode, value: u})
 	return nil
 }
 
@@ -145,16 +148,79 @@ func (l *Lock) LoadSnapshotKey(dir string) error {
 	return nil
 }
 
-// PackageName is a packages entry without its pinned version.
+// A packages entry is NAME, NAME=VERSION, or NAME:ARCH=VERSION: apt's own
+// spelling of a package for one Debian architecture, for a version that
+// differs between platforms (a binNMU rebuilt on one architecture only).
+
+// PackageName is a packages entry's package name.
 func PackageName(entry string) string {
-	name, _, _ := strings.Cut(entry, "=")
+	name, _, _ := strings.Cut(PackageKey(entry), ":")
 	return name
+}
+
+// PackageKey is a packages entry without its version: NAME or NAME:ARCH.
+func PackageKey(entry string) string {
+	key, _, _ := strings.Cut(entry, "=")
+	return key
+}
+
+// PackageArch is the Debian architecture an entry is for, "" for every one.
+func PackageArch(entry string) string {
+	_, arch, _ := strings.Cut(PackageKey(entry), ":")
+	return arch
 }
 
 // PackageVersion is a packages entry's pinned version, "" when it floats.
 func PackageVersion(entry string) string {
 	_, v, _ := strings.Cut(entry, "=")
 	return v
+}
+
+// debianArch is Debian's name for a Go architecture.
+var debianArch = map[string]string{
+	"amd64": "amd64", "arm64": "arm64", "arm": "armhf", "386": "i386",
+	"ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
+}
+
+// DebianArch is Debian's architecture for platform p.
+func DebianArch(p Platform) (string, bool) {
+	a, ok := debianArch[p.Arch]
+	return a, ok
+}
+
+func debianArchNames() []string {
+	var names []string
+	for _, a := range debianArch {
+		names = append(names, a)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// PackagesFor are the packages platform p installs, as NAME[=VERSION]: the
+// entries for every architecture, except where an entry for p's own
+// architecture names the same package.
+func (b Base) PackagesFor(p Platform) []string {
+	arch, _ := DebianArch(p)
+	own := map[string]bool{}
+	for _, e := range b.Packages {
+		if PackageArch(e) == arch {
+			own[PackageName(e)] = true
+		}
+	}
+	var out []string
+	for _, e := range b.Packages {
+		switch a := PackageArch(e); {
+		case a == "" && own[PackageName(e)], a != "" && a != arch:
+			continue
+		}
+		entry := PackageName(e)
+		if v := PackageVersion(e); v != "" {
+			entry += "=" + v
+		}
+		out = append(out, entry)
+	}
+	return out
 }
 
 // Floating reports whether the packages depend on the mirror's state that
@@ -174,22 +240,53 @@ func (b Base) Floating() bool {
 	return false
 }
 
-// SetPackageVersion pins a package (by name) to version.
-func (l *Lock) SetPackageVersion(name, version string) error {
-	n := l.Base.packageNodes[name]
+// SetPackageVersion pins a packages entry (by PackageKey: NAME or
+// NAME:ARCH) to version.
+func (l *Lock) SetPackageVersion(key, version string) error {
+	n := l.Base.packageNodes[key]
 	if n == nil {
-		return fmt.Errorf("no package %q in base packages", name)
+		return fmt.Errorf("no package %q in base packages", key)
 	}
-	entry := name + "=" + version
+	entry := key + "=" + version
 	if !debPackageRe.MatchString(entry) {
-		return fmt.Errorf("package %s: %q is not NAME=VERSION as Debian writes them", name, entry)
+		return fmt.Errorf("package %s: %q is not NAME=VERSION as Debian writes them", key, entry)
 	}
 	for i, p := range l.Base.Packages {
-		if PackageName(p) == name {
+		if PackageKey(p) == key {
 			l.Base.Packages[i] = entry
 		}
 	}
-	l.edits = append(l.edits, edit{n, entry})
+	l.edits = append(l.edits, edit{node: n, value: entry})
+	return nil
+}
+
+// SplitPackage replaces the entry for every architecture of package name
+// by one NAME:ARCH=VERSION entry per architecture in versions, in its
+// place in the list.
+func (l *Lock) SplitPackage(name string, versions map[string]string) error {
+	n := l.Base.packageNodes[name]
+	if n == nil {
+		return fmt.Errorf("no package %q for every architecture in base packages", name)
+	}
+	var entries []string
+	for _, arch := range slices.Sorted(maps.Keys(versions)) {
+		key := name + ":" + arch
+		entry := key + "=" + versions[arch]
+		if !debPackageRe.MatchString(entry) || !slices.Contains(debianArchNames(), arch) {
+			return fmt.Errorf("package %s: %q is not NAME:ARCH=VERSION as Debian writes them", name, entry)
+		}
+		if l.Base.packageNodes[key] != nil {
+			return fmt.Errorf("package %s is listed for %s already", name, arch)
+		}
+		entries = append(entries, entry)
+	}
+	if len(entries) == 0 {
+		return fmt.Errorf("package %s: no architecture to split into", name)
+	}
+	i := slices.IndexFunc(l.Base.Packages, func(e string) bool { return PackageKey(e) == name })
+	l.Base.Packages = slices.Replace(l.Base.Packages, i, i+1, entries...)
+	delete(l.Base.packageNodes, name) // the new entries have no node of their own until the file is parsed again
+	l.edits = append(l.edits, edit{node: n, items: entries})
 	return nil
 }
 
@@ -332,6 +429,8 @@ func (l *Lock) Artifacts() ([]Artifact, error) {
 type edit struct {
 	node  *yaml.Node
 	value string
+	// items, when set, replace the node (a sequence item) by several items.
+	items []string
 }
 
 // SetVersion changes a tool's version. The change reaches the bytes only
@@ -345,7 +444,7 @@ func (l *Lock) SetVersion(tool, version string) error {
 		return fmt.Errorf("tool %q: version: %w", tool, err)
 	}
 	t.Version = version
-	l.edits = append(l.edits, edit{t.versionNode, version})
+	l.edits = append(l.edits, edit{node: t.versionNode, value: version})
 	return nil
 }
 
@@ -363,7 +462,7 @@ func (l *Lock) SetChecksum(tool string, p Platform, hex string) error {
 		return fmt.Errorf("tool %q: %q is not 64 lowercase hex digits", tool, hex)
 	}
 	t.SHA256[p] = hex
-	l.edits = append(l.edits, edit{n, hex})
+	l.edits = append(l.edits, edit{node: n, value: hex})
 	return nil
 }
 
@@ -373,7 +472,7 @@ func (l *Lock) SetBaseImage(ref string) error {
 		return fmt.Errorf("base image: %w", err)
 	}
 	l.Base.Image = ref
-	l.edits = append(l.edits, edit{l.Base.imageNode, ref})
+	l.edits = append(l.edits, edit{node: l.Base.imageNode, value: ref})
 	return nil
 }
 
@@ -387,17 +486,21 @@ func (l *Lock) Bytes() ([]byte, error) {
 		start, end int
 		text       string
 	}
-	byNode := map[*yaml.Node]string{}
+	byNode := map[*yaml.Node]edit{}
 	for _, e := range l.edits {
-		byNode[e.node] = e.value // the last edit of a node wins
+		byNode[e.node] = e // the last edit of a node wins
 	}
 	spans := make([]span, 0, len(byNode))
-	for n, v := range byNode {
+	for n, e := range byNode {
 		start, end, err := scalarSpan(l.raw, n)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: %w", l.name, n.Line, n.Column, err)
 		}
-		spans = append(spans, span{start, end, quoteLike(n, v)})
+		text := quoteLike(n, e.value)
+		if e.items != nil {
+			text = l.packageItems(n, start, e.items)
+		}
+		spans = append(spans, span{start, end, text})
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
 	var out bytes.Buffer
@@ -409,6 +512,26 @@ func (l *Lock) Bytes() ([]byte, error) {
 	}
 	out.Write(l.raw[last:])
 	return out.Bytes(), nil
+}
+
+// packageItems is the text that puts items where the packages item n
+// (starting at byte start) is: "a, b" in a flow list, or one "- item" line
+// each in a block list, indented as n's own line.
+func (l *Lock) packageItems(n *yaml.Node, start int, items []string) string {
+	quoted := make([]string, len(items))
+	for i, it := range items {
+		quoted[i] = quoteLike(n, it)
+	}
+	lineStart := bytes.LastIndexAny(l.raw[:start], "\r\n") + 1
+	prefix := string(l.raw[lineStart:start])
+	if l.Base.packagesNode.Style&yaml.FlowStyle != 0 || strings.TrimSpace(prefix) != "-" {
+		return strings.Join(quoted, ", ")
+	}
+	eol := "\n"
+	if bytes.Contains(l.raw, []byte("\r\n")) {
+		eol = "\r\n"
+	}
+	return strings.Join(quoted, eol+prefix)
 }
 
 // Changed reports whether any edit changes the file's bytes.

@@ -367,3 +367,55 @@ func slicesContains(list []string, s string) bool {
 	}
 	return false
 }
+
+// A package whose version differs per architecture: NAME:ARCH=VERSION
+// entries, each platform installing its own, and the split written in the
+// list's own style.
+func TestPackagesPerArchitecture(t *testing.T) {
+	t.Parallel()
+	amd64, arm64 := Platform{OS: "linux", Arch: "amd64"}, Platform{OS: "linux", Arch: "arm64"}
+	for name, c := range map[string]struct{ packages, want string }{
+		"flow": {"  packages: [bash=5.2, hello]\n", "  packages: [bash=5.2, hello:amd64=2.10-3, hello:arm64=2.10-3+b1]\n"},
+		"block": {"  packages:\n    - bash=5.2\n    - hello   # greets\n",
+			"  packages:\n    - bash=5.2\n    - hello:amd64=2.10-3\n    - hello:arm64=2.10-3+b1   # greets\n"},
+	} {
+		l, err := Parse(FileName, []byte(strings.Replace(validLock, "  packages: [bash, git]\n", c.packages, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := l.SplitPackage("hello", map[string]string{"arm64": "2.10-3+b1", "amd64": "2.10-3"}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := l.Bytes()
+		if want := strings.Replace(validLock, "  packages: [bash, git]\n", c.want, 1); string(b) != want {
+			t.Fatalf("%s: after the split:\n%s\nwant:\n%s", name, b, want)
+		}
+		again, err := Parse(FileName, b)
+		if err != nil {
+			t.Fatalf("%s: the split lock: %v", name, err)
+		}
+		if got := strings.Join(again.Base.PackagesFor(amd64), " "); got != "bash=5.2 hello=2.10-3" {
+			t.Errorf("%s: amd64 installs %s", name, got)
+		}
+		if got := strings.Join(again.Base.PackagesFor(arm64), " "); got != "bash=5.2 hello=2.10-3+b1" {
+			t.Errorf("%s: arm64 installs %s", name, got)
+		}
+	}
+	// An entry for one architecture wins over the one for every architecture.
+	l, err := Parse(FileName, []byte(strings.Replace(validLock, "[bash, git]", "[git=1, 'git:arm64=2']", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := strings.Join(l.Base.PackagesFor(amd64), " "), strings.Join(l.Base.PackagesFor(arm64), " "); a != "git=1" || b != "git=2" {
+		t.Errorf("amd64 %s, arm64 %s", a, b)
+	}
+	for packages, want := range map[string]string{
+		"[git:sparc=1]":            "is not a Debian architecture",
+		"[git:arm64, git:arm64=2]": "listed twice",
+		"['git:arm64 =1']":         "is not a Debian package name",
+	} {
+		if _, err := Parse(FileName, []byte(strings.Replace(validLock, "[bash, git]", packages, 1))); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", packages, err, want)
+		}
+	}
+}

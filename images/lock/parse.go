@@ -21,8 +21,9 @@ import (
 var (
 	toolNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	binNameRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
-	// Debian package names, optionally with an =version pin.
-	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$`)
+	// Debian package names, optionally for one architecture (apt's
+	// NAME:ARCH) and with an =version pin.
+	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$`)
 	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sourceRe     = regexp.MustCompile(`^github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	// A repository: optional registry host[:port], lowercase path, no tag.
@@ -257,17 +258,22 @@ func (p *parser) parseBase(n *yaml.Node, l *Lock) {
 			return
 		}
 		l.Base.packageNodes = map[string]*yaml.Node{}
+		l.Base.packagesNode = f.value
 		for _, item := range f.value.Content {
 			if item.Kind != yaml.ScalarNode || !debPackageRe.MatchString(item.Value) {
-				p.at(item, "", "%q is not a Debian package name (NAME or NAME=VERSION)", item.Value)
+				p.at(item, "", "%q is not a Debian package name (NAME, NAME=VERSION, or NAME:ARCH=VERSION for one architecture)", item.Value)
 				continue
 			}
-			name := PackageName(item.Value)
-			if l.Base.packageNodes[name] != nil {
-				p.at(item, "", "package %q listed twice", name)
+			if a := PackageArch(item.Value); a != "" && !slices.Contains(debianArchNames(), a) {
+				p.at(item, "", "package %q: %q is not a Debian architecture (%s)", item.Value, a, strings.Join(debianArchNames(), ", "))
 				continue
 			}
-			l.Base.packageNodes[name] = item
+			key := PackageKey(item.Value)
+			if l.Base.packageNodes[key] != nil {
+				p.at(item, "", "package %q listed twice", key)
+				continue
+			}
+			l.Base.packageNodes[key] = item
 			l.Base.Packages = append(l.Base.Packages, item.Value)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -187,7 +189,9 @@ func BridgeGateway(ctx context.Context) (string, error) {
 }
 
 // DebianDebs downloads pkgs' .debs from this machine's apt sources (once;
-// cached under cacheDir) and returns their paths, in pkgs' order.
+// cached under cacheDir) and returns their paths, in pkgs' order. A
+// package is NAME for this machine's architecture (or all), or NAME:ARCH
+// for another, fetched from the same mirror's pool.
 func DebianDebs(ctx context.Context, cacheDir string, pkgs ...string) ([]string, error) {
 	dir := filepath.Join(cacheDir, "debs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -200,12 +204,29 @@ func DebianDebs(ctx context.Context, cacheDir string, pkgs ...string) ([]string,
 	defer unlock()
 	var paths []string
 	for _, p := range pkgs {
-		have, _ := filepath.Glob(filepath.Join(dir, p+"_*.deb"))
+		name, arch, foreign := strings.Cut(p, ":")
+		pattern := filepath.Join(dir, name+"_*_"+runtimeDebArch()+".deb")
+		if foreign {
+			pattern = filepath.Join(dir, name+"_*_"+arch+".deb")
+		}
+		have, _ := filepath.Glob(pattern)
 		if len(have) == 0 {
-			if err := aptDownload(ctx, p, dir); err != nil {
+			have, _ = filepath.Glob(filepath.Join(dir, name+"_*_all.deb"))
+		}
+		if len(have) == 0 {
+			var err error
+			if foreign {
+				err = poolDownload(ctx, name, arch, dir)
+			} else {
+				err = aptDownload(ctx, name, dir)
+			}
+			if err != nil {
 				return nil, err
 			}
-			have, _ = filepath.Glob(filepath.Join(dir, p+"_*.deb"))
+			have, _ = filepath.Glob(pattern)
+			if len(have) == 0 {
+				have, _ = filepath.Glob(filepath.Join(dir, name+"_*_all.deb"))
+			}
 		}
 		if len(have) != 1 {
 			return nil, fmt.Errorf("%s: want one .deb of %s, have %v", dir, p, have)
@@ -213,6 +234,51 @@ func DebianDebs(ctx context.Context, cacheDir string, pkgs ...string) ([]string,
 		paths = append(paths, have[0])
 	}
 	return paths, nil
+}
+
+func runtimeDebArch() string {
+	out, err := exec.Command("dpkg", "--print-architecture").Output()
+	if err != nil {
+		return "amd64"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// poolDownload fetches name's .deb for another architecture from the pool
+// of this machine's Debian mirror: the file beside the native one.
+func poolDownload(ctx context.Context, name, arch, dir string) error {
+	out, err := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", name).Output()
+	if err != nil {
+		return fmt.Errorf("apt-cache show %s: %w", name, err)
+	}
+	var filename string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Filename: "); ok {
+			filename = v
+		}
+	}
+	native := "_" + runtimeDebArch() + ".deb"
+	if !strings.HasSuffix(filename, native) {
+		return fmt.Errorf("apt-cache show %s: no %s file to find the %s one beside (%q)", name, native, arch, filename)
+	}
+	u := strings.TrimSuffix(DebianMirror(), "/") + "/" + strings.TrimSuffix(filename, native) + "_" + arch + ".deb"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, path.Base(u)), b, 0o644)
 }
 
 // RepackDeb writes deb again under another version into dir, and returns
