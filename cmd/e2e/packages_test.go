@@ -147,15 +147,16 @@ func TestBuildInstallsThePinnedPackages(t *testing.T) {
 		t.Fatalf("the package step left its sources behind:\n%s", out)
 	}
 
-	// Reproducible with Debian's real packages on dockerd's BuildKit too:
-	// the package step sets what it wrote to SOURCE_DATE_EPOCH itself.
-	packageLayer := rootfsLayers(t, tag)[1]
+	// Reproducible with Debian's real packages on dockerd's BuildKit: the
+	// package step sets what it wrote to SOURCE_DATE_EPOCH itself, and the
+	// image config's times are the snapshot's.
+	id := imageID(t, tag)
 	dockerOut(t, "image", "rm", "-f", tag)
 	if _, r := w.build(t, "--no-cache"); r.code != 0 {
 		t.Fatalf("--no-cache build: exit %d\n%s", r.code, r.stderr)
 	}
-	if got := rootfsLayers(t, tag)[1]; got != packageLayer {
-		t.Fatalf("two --no-cache builds of one pinned lock gave the package layers %s and %s", packageLayer, got)
+	if got := imageID(t, tag); got != id {
+		t.Fatalf("two --no-cache builds of one pinned lock gave the images %s and %s", id, got)
 	}
 
 	// A version the archive does not have.
@@ -286,9 +287,9 @@ func imageID(t testing.TB, tag string) string {
 // The acceptance path against the test's own archive: ws lock bump
 // packages pins what the snapshot has; ws build installs exactly that
 // (checked by the image's apt against the lock's key). Once the archive
-// gains newer versions, --no-cache rebuilds still install the pinned ones:
-// the standalone buildkitd gives the same image ID, dockerd's BuildKit the
-// same package layer. A bump then moves the pins and the tag.
+// gains newer versions, --no-cache rebuilds still install the pinned ones
+// and give the same image ID, on dockerd's BuildKit and on the standalone
+// buildkitd. A bump then moves the pins and the tag.
 func TestPinnedPackagesFromTheTestArchive(t *testing.T) {
 	t.Parallel()
 	in := needInfra(t)
@@ -318,18 +319,26 @@ func TestPinnedPackagesFromTheTestArchive(t *testing.T) {
 		return tag
 	}
 	tag := build("build of the pinned lock")
-	packageLayer := rootfsLayers(t, tag)[1]
+	engineID := imageID(t, tag)
 	build("--no-cache build on the standalone buildkitd", "--no-cache", "--builder", bk.Addr)
-	id := imageID(t, tag)
+	standaloneID := imageID(t, tag)
 
 	archive.gainNewer(t, snapshotOld)
 	build("--no-cache rebuild after the archive gained newer versions", "--no-cache")
-	if got := rootfsLayers(t, tag)[1]; got != packageLayer {
-		t.Fatalf("dockerd's --no-cache rebuild changed the package layer from %s to %s", packageLayer, got)
+	if got := imageID(t, tag); got != engineID {
+		t.Fatalf("dockerd's --no-cache rebuild changed the image ID from %s to %s", engineID, got)
 	}
 	build("standalone --no-cache rebuild after the archive gained newer versions", "--no-cache", "--builder", bk.Addr)
-	if got := imageID(t, tag); got != id {
-		t.Fatalf("the standalone buildkitd's --no-cache rebuild changed the image ID from %s to %s", id, got)
+	if got := imageID(t, tag); got != standaloneID {
+		t.Fatalf("the standalone buildkitd's --no-cache rebuild changed the image ID from %s to %s", standaloneID, got)
+	}
+	// The image says when its packages are from, and what made each layer.
+	created := dockerOut(t, "image", "inspect", "--format", "{{.Created}}", tag)
+	if !strings.HasPrefix(created, "2026-11-01T00:00:00") {
+		t.Fatalf("image created %s, want the snapshot's time", created)
+	}
+	if history := dockerOut(t, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag); !strings.Contains(history, "apt-get install netbase=") {
+		t.Fatalf("docker history lacks the package step:\n%s", history)
 	}
 
 	// Moving the pins moves the tag.

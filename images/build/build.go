@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"io"
 	"net"
 	"regexp"
@@ -77,9 +78,19 @@ type Engine interface {
 // Solver is one connection to BuildKit: it solves a definition into an
 // export, and says which workers it has.
 type Solver interface {
-	Solve(ctx context.Context, def *llb.Definition, imageConfig []byte, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error
+	Solve(ctx context.Context, def *llb.Definition, config ImageConfig, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error
 	ListWorkers(ctx context.Context) ([]*bkclient.WorkerInfo, error)
 	Close() error
+}
+
+// ImageConfig is what a solve exports as the image config: Static as it
+// is, or, with FromBase, what FromBase makes of the base image's own config
+// (resolved through the builder, which fetches it for the build anyway).
+type ImageConfig struct {
+	Static   []byte
+	Base     string
+	Platform ocispecs.Platform
+	FromBase func(base []byte) ([]byte, error)
 }
 
 // Builder builds workspace images into one Docker engine.
@@ -285,6 +296,20 @@ func (b *Builder) solve(ctx context.Context, c Solver, im *definition.Image, o O
 	if err != nil {
 		return err
 	}
+	config := ImageConfig{Static: cfgJSON}
+	if _, ok := im.SourceDateEpoch(); ok {
+		// Pinned packages: a reproducible config, whose history starts
+		// with the base's own.
+		config.Base, config.Platform = im.Lock.Base.Image, cfg.Platform
+		config.FromBase = func(b []byte) ([]byte, error) {
+			var base ocispecs.Image
+			if err := json.Unmarshal(b, &base); err != nil {
+				return nil, fmt.Errorf("the base image's config: %w", err)
+			}
+			c, _ := im.ReproducibleConfig(base, merge)
+			return json.Marshal(c)
+		}
+	}
 	marshal := []llb.ConstraintsOpt{llb.Platform(cfg.Platform)}
 	if o.NoCache {
 		marshal = append(marshal, llb.IgnoreCache)
@@ -308,7 +333,7 @@ func (b *Builder) solve(ctx context.Context, c Solver, im *definition.Image, o O
 		defer close(displayed)
 		display.UpdateFrom(context.WithoutCancel(ctx), ch) //nolint:errcheck // the solve's error is the one that matters
 	}()
-	err = c.Solve(ctx, def, cfgJSON, entry, ch)
+	err = c.Solve(ctx, def, config, entry, ch)
 	<-displayed
 	if err != nil {
 		return err

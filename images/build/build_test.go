@@ -44,7 +44,7 @@ type fakeSolver struct {
 	defs []*llb.Definition
 }
 
-func (f *fakeSolver) Solve(_ context.Context, def *llb.Definition, _ []byte, _ bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
+func (f *fakeSolver) Solve(_ context.Context, def *llb.Definition, _ ImageConfig, _ bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
 	close(status)
 	f.defs = append(f.defs, def)
 	if len(f.errs) == 0 {

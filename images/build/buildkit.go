@@ -2,11 +2,13 @@ package build
 
 import (
 	"context"
+	"fmt"
 	"net"
 
 	"github.com/docker/docker/api/types/versions"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
@@ -50,7 +52,7 @@ func dialBuildKit(ctx context.Context, e Engine, t Target, creds *credentials.St
 	return buildkit{c, creds}, nil
 }
 
-func (b buildkit) Solve(ctx context.Context, def *llb.Definition, imageConfig []byte, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
+func (b buildkit) Solve(ctx context.Context, def *llb.Definition, config ImageConfig, export bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
 	opt := bkclient.SolveOpt{
 		Exports: []bkclient.ExportEntry{export},
 		Session: []session.Attachable{b.creds.Session()},
@@ -59,6 +61,18 @@ func (b buildkit) Solve(ctx context.Context, def *llb.Definition, imageConfig []
 		r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
 		if err != nil {
 			return nil, err
+		}
+		imageConfig := config.Static
+		if config.FromBase != nil {
+			_, _, base, err := gw.ResolveImageConfig(ctx, config.Base, sourceresolver.Opt{
+				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &config.Platform},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("resolve the config of %s: %w", config.Base, err)
+			}
+			if imageConfig, err = config.FromBase(base); err != nil {
+				return nil, err
+			}
 		}
 		r.AddMeta(exptypes.ExporterImageConfigKey, imageConfig)
 		return r, nil

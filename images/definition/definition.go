@@ -177,11 +177,15 @@ func (im *Image) State(o Options) (llb.State, error) {
 	}
 	copyInfo := &llb.CopyInfo{CreateDestPath: true, Mode: &llb.ChmodOpt{Mode: 0o755}, CreatedTime: &epoch}
 	if !o.Merge {
-		final := ws
+		// Without merge, the tools go on in one copy of a tree holding them
+		// all: the copy gives every directory it touches (/usr/local/bin)
+		// the epoch time, where stacked copies would each leave the build's
+		// time on the directory they add a file to.
+		tree := llb.Scratch()
 		for _, in := range installs {
-			final = final.File(llb.Copy(in.src, in.srcPath, in.dest, copyInfo), in.name)
+			tree = tree.File(llb.Copy(in.src, in.srcPath, in.dest, copyInfo), in.name)
 		}
-		return final, nil
+		return ws.File(llb.Copy(tree, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true, CreatedTime: &epoch}), llb.WithCustomName("install the tools")), nil
 	}
 	// Merged, each layer holds its one file and depends on nothing else.
 	layers := []llb.State{ws}
@@ -367,6 +371,53 @@ func (im *Image) Config() ocispecs.Image {
 		},
 		RootFS: ocispecs.RootFS{Type: "layers"},
 	}
+}
+
+// ReproducibleConfig is Config for a lock that pins its packages' archive,
+// with the image's creation time and every layer's history at
+// SourceDateEpoch, so the image ID depends on the content alone, also where
+// the exporter cannot rewrite times itself (dockerd's BuildKit records each
+// layer's build time otherwise). base is the base image's own config (its
+// layers' history); merged says whether each tool is a layer of its own.
+// ok is false when the lock pins no archive.
+func (im *Image) ReproducibleConfig(base ocispecs.Image, merged bool) (cfg ocispecs.Image, ok bool) {
+	sec, ok := im.SourceDateEpoch()
+	if !ok {
+		return ocispecs.Image{}, false
+	}
+	at := time.Unix(sec, 0).UTC()
+	cfg = im.Config()
+	cfg.Created = &at
+	// The base's history, one entry per layer it has: an image whose
+	// history does not count its layers gets one plain entry per layer.
+	var nonEmpty int
+	for _, h := range base.History {
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+	}
+	if nonEmpty == len(base.RootFS.DiffIDs) {
+		cfg.History = slices.Clone(base.History)
+	} else {
+		for range base.RootFS.DiffIDs {
+			cfg.History = append(cfg.History, ocispecs.History{Created: base.Created, CreatedBy: "base " + im.Lock.Base.Image})
+		}
+	}
+	ours := func(by string) {
+		cfg.History = append(cfg.History, ocispecs.History{Created: &at, CreatedBy: by, Comment: "ws"})
+	}
+	if len(im.Packages) > 0 {
+		ours("apt-get install " + strings.Join(im.Packages, " "))
+	}
+	if !merged {
+		ours("install the ws entrypoint and the tools")
+		return cfg, true
+	}
+	ours("install the ws entrypoint")
+	for _, t := range im.Lock.Tools {
+		ours(fmt.Sprintf("install %s %s as %s", t.Name, t.Version, path.Join(binDir, t.Bin)))
+	}
+	return cfg, true
 }
 
 func ociPlatform(p lock.Platform) ocispecs.Platform {

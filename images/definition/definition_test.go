@@ -5,9 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ws-tools/ws/images/lock"
 )
@@ -218,5 +221,42 @@ func TestSnapshotIsInTheTag(t *testing.T) {
 		if !strings.Contains(script, want) {
 			t.Errorf("the package step lacks %q:\n%s", want, script)
 		}
+	}
+}
+
+// With a pinned archive the config's times are the snapshot's, and its
+// history has one entry per layer: the base's, the package step's, then
+// the tools' (one each when merged, one for all when stacked).
+func TestReproducibleConfig(t *testing.T) {
+	withSnapshot := strings.Replace(twoTools, "  packages: [bash, git]\n", "  packages: [bash, git]\n  snapshot:\n    url: https://snapshot.debian.org/archive/debian/20261101T000000Z\n    suite: bookworm\n", 1)
+	im := image(t, withSnapshot, amd64)
+	baseTime := time.Date(2026, 10, 20, 0, 0, 0, 0, time.UTC)
+	base := ocispecs.Image{
+		Created: &baseTime,
+		RootFS:  ocispecs.RootFS{Type: "layers", DiffIDs: []digest.Digest{"sha256:aa"}},
+		History: []ocispecs.History{{Created: &baseTime, CreatedBy: "debuerreotype"}, {Created: &baseTime, CreatedBy: "CMD bash", EmptyLayer: true}},
+	}
+	for merged, want := range map[bool]int{true: 2 + 1 + 1 + len(im.Lock.Tools), false: 2 + 1 + 1} {
+		cfg, ok := im.ReproducibleConfig(base, merged)
+		if !ok || cfg.Created == nil || cfg.Created.Format(time.RFC3339) != "2026-11-01T00:00:00Z" {
+			t.Fatalf("merged %v: created %v, ok %v", merged, cfg.Created, ok)
+		}
+		if len(cfg.History) != want || cfg.History[0].CreatedBy != "debuerreotype" || !strings.HasPrefix(cfg.History[2].CreatedBy, "apt-get install bash git") {
+			t.Fatalf("merged %v: history %+v", merged, cfg.History)
+		}
+		for _, h := range cfg.History[2:] {
+			if !h.Created.Equal(*cfg.Created) {
+				t.Fatalf("merged %v: a layer of ws's made at %v", merged, h.Created)
+			}
+		}
+	}
+	// A base whose history does not count its layers gets one entry per layer.
+	base.History = nil
+	base.RootFS.DiffIDs = []digest.Digest{"sha256:aa", "sha256:bb"}
+	if cfg, _ := im.ReproducibleConfig(base, true); len(cfg.History) != 2+1+1+len(im.Lock.Tools) {
+		t.Fatalf("history %+v", cfg.History)
+	}
+	if _, ok := image(t, twoTools, amd64).ReproducibleConfig(base, true); ok {
+		t.Fatal("a lock without a snapshot got a reproducible config")
 	}
 }
