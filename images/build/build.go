@@ -5,6 +5,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -328,18 +329,63 @@ func (b *Builder) solve(ctx context.Context, c Solver, im *definition.Image, o O
 		return fmt.Errorf("progress %q: %w", o.Progress, err)
 	}
 	ch := make(chan *bkclient.SolveStatus)
+	shown := make(chan *bkclient.SolveStatus)
 	displayed := make(chan struct{})
+	var said stepLines
+	go func() {
+		defer close(shown)
+		for s := range ch {
+			said.scan(s)
+			shown <- s
+		}
+	}()
 	go func() {
 		defer close(displayed)
-		display.UpdateFrom(context.WithoutCancel(ctx), ch) //nolint:errcheck // the solve's error is the one that matters
+		display.UpdateFrom(context.WithoutCancel(ctx), shown) //nolint:errcheck // the solve's error is the one that matters
 	}()
 	err = c.Solve(ctx, def, config, entry, ch)
 	<-displayed
 	if err != nil {
+		if said.line != "" {
+			return &stepSaid{Line: said.line, Err: err}
+		}
 		return err
 	}
 	return wait()
 }
+
+// stepLines keeps the last line a build step printed that starts with
+// definition.PackageMismatchLine: BuildKit's error carries a step's exit
+// status, not its output, and that line names the package and versions.
+type stepLines struct {
+	partial []byte
+	line    string
+}
+
+func (l *stepLines) scan(s *bkclient.SolveStatus) {
+	for _, log := range s.Logs {
+		l.partial = append(l.partial, log.Data...)
+		for {
+			i := bytes.IndexByte(l.partial, '\n')
+			if i < 0 {
+				break
+			}
+			if line := strings.TrimSpace(string(l.partial[:i])); strings.HasPrefix(line, definition.PackageMismatchLine) {
+				l.line = line
+			}
+			l.partial = l.partial[i+1:]
+		}
+	}
+}
+
+// stepSaid is a failed solve with what the failing step said.
+type stepSaid struct {
+	Line string
+	Err  error
+}
+
+func (e *stepSaid) Error() string { return e.Err.Error() }
+func (e *stepSaid) Unwrap() error { return e.Err }
 
 // minAPIVersion is Docker 19.03's API, the first whose embedded BuildKit
 // serves /grpc and /session to clients.
@@ -432,7 +478,18 @@ func explain(err error, im *definition.Image) error {
 			p := im.Packages[i]
 			return &PackageError{Package: lock.PackageName(p), Version: lock.PackageVersion(p), Archive: archiveOf(im)}
 		case code == definition.PackageMismatchExit:
-			return &PackageError{Archive: archiveOf(im)}
+			pe := &PackageError{Archive: archiveOf(im)}
+			var said *stepSaid
+			if errors.As(err, &said) {
+				// "ws: package NAME is at FOUND, tools.lock pins WANTED"
+				rest := strings.TrimPrefix(said.Line, definition.PackageMismatchLine)
+				name, rest, _ := strings.Cut(rest, " is at ")
+				found, wanted, ok := strings.Cut(rest, ", tools.lock pins ")
+				if ok {
+					pe.Package, pe.Version, pe.Found = name, wanted, found
+				}
+			}
+			return pe
 		}
 	}
 	if credentials.IsAuthFailure(err) {
@@ -480,10 +537,15 @@ func archiveOf(im *definition.Image) string {
 // pinned version (Package empty: one was installed at another version).
 type PackageError struct {
 	Package, Version, Archive string
+	// Found is the version that got installed instead, when one did.
+	Found string
 }
 
 func (e *PackageError) Error() string {
-	if e.Package == "" {
+	switch {
+	case e.Found != "":
+		return fmt.Sprintf("package %s got installed at %s from %s; tools.lock pins %s", e.Package, e.Found, e.Archive, e.Version)
+	case e.Package == "":
 		return fmt.Sprintf("a package from %s was installed at another version than tools.lock pins (the build's log names it)", e.Archive)
 	}
 	return fmt.Sprintf("package %s=%s is not in %s", e.Package, e.Version, e.Archive)

@@ -42,9 +42,14 @@ func (f *fakeEngine) DialHijack(context.Context, string, string, map[string][]st
 type fakeSolver struct {
 	errs []error
 	defs []*llb.Definition
+	// logs are what the build's steps print, one status update each.
+	logs []string
 }
 
 func (f *fakeSolver) Solve(_ context.Context, def *llb.Definition, _ ImageConfig, _ bkclient.ExportEntry, status chan *bkclient.SolveStatus) error {
+	for _, l := range f.logs {
+		status <- &bkclient.SolveStatus{Logs: []*bkclient.VertexLog{{Data: []byte(l)}}}
+	}
 	close(status)
 	f.defs = append(f.defs, def)
 	if len(f.errs) == 0 {
@@ -176,5 +181,32 @@ func TestBuildErrorsNameTheirTool(t *testing.T) {
 				t.Fatalf("got %T %v", err, err)
 			}
 		})
+	}
+}
+
+// BuildKit's error carries the package step's exit status only; the step's
+// own line (split over two log updates here) names the package and both
+// versions.
+func TestBuildNamesAPackageInstalledAtAnotherVersion(t *testing.T) {
+	t.Parallel()
+	text := strings.Replace(twoTools, "platforms:", "  packages: [git=1:2.39.5-0+deb12u2]\n  snapshot:\n    url: https://snapshot.debian.org/archive/debian/20261101T000000Z\n    suite: bookworm\nplatforms:", 1)
+	l, err := lock.Parse(lock.FileName, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := definition.New(l, lock.Platform{OS: "linux", Arch: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeSolver{
+		errs: []error{errors.New(`process "/bin/sh -c set -e; … apt-get install -y git=1:2.39.5-0+deb12u2" did not complete successfully: exit code: 63`)},
+		logs: []string{"Unpacking git …\nws: package git is at 1:2.39.5-0+deb", "12u3, tools.lock pins 1:2.39.5-0+deb12u2\n"},
+	}
+	b := &Builder{Engine: &fakeEngine{}, Dial: func(context.Context, Engine, Target, *credentials.Store) (Solver, error) { return s, nil }}
+	_, err = b.Build(context.Background(), im, Options{Progress: "quiet"})
+	var pe *PackageError
+	want := "package git got installed at 1:2.39.5-0+deb12u3 from https://snapshot.debian.org/archive/debian/20261101T000000Z bookworm; tools.lock pins 1:2.39.5-0+deb12u2"
+	if !errors.As(err, &pe) || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

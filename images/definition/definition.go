@@ -243,6 +243,11 @@ const (
 	PackageMissingExit  = 64
 )
 
+// PackageMismatchLine starts the line the package step prints when a
+// package got installed at another version than pinned: "ws: package NAME
+// is at FOUND, tools.lock pins WANTED".
+const PackageMismatchLine = "ws: package "
+
 // snapshotInstallScript installs packages from the pinned archive only,
 // and writes a package layer whose bytes depend on the pinned packages
 // alone, whichever builder runs it:
@@ -266,17 +271,7 @@ const (
 // the archive at its version, PackageMismatchExit when one got installed at
 // another version.
 func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) string {
-	var have, check strings.Builder
-	for i, p := range pkgs {
-		name, version := lock.PackageName(p), lock.PackageVersion(p)
-		if version == "" {
-			continue
-		}
-		// madison lists the versions the sources offer ("git | 1:2.39.5-0+deb12u2 | …"),
-		// padded to the widest: versions hold no blanks, so drop them all.
-		fmt.Fprintf(&have, `apt-cache madison %s | awk -F '|' '{gsub(/ /, "", $2); print $2}' | grep -qxF '%s' || { echo "ws: package %s=%s is not in the archive" >&2; exit %d; }; `, name, version, name, version, PackageMissingExit+i)
-		fmt.Fprintf(&check, `[ "$(dpkg-query -W -f='${Version}' %s)" = '%s' ] || { echo "ws: package %s is not at %s" >&2; exit %d; }; `, name, version, name, version, PackageMismatchExit)
-	}
+	have, check := versionChecks(pkgs)
 	aptConf := strings.Join([]string{
 		`Dir::Etc::SourceList "` + aptScratch + `/sources.list";`,
 		`Dir::Etc::SourceParts "` + aptScratch + `/sources.list.d";`,
@@ -294,12 +289,30 @@ func snapshotInstallScript(pkgs []string, s *lock.Snapshot, keyring string) stri
 		"kept='" + strings.Join(keptFiles, " ") + "'; " +
 		"for f in $kept; do if [ -e /$f ]; then tar -C / -rpf " + aptScratch + "/kept.tar $f; fi; done; " +
 		"apt-get update -q; " +
-		have.String() +
+		have +
 		"apt-get install -y -qq --no-install-recommends " + strings.Join(pkgs, " ") + " >/dev/null; " +
-		check.String() +
+		check +
 		"for f in $kept; do rm -f /$f; done; if [ -e " + aptScratch + "/kept.tar ]; then tar -C / -xpf " + aptScratch + "/kept.tar; fi; " +
 		"rm -rf " + aptScratch + "; " +
 		clampScript
+}
+
+// versionChecks are the package step's shell checks of pinned versions:
+// have, before the install, that the archive offers each one; check, after
+// it, that each got installed.
+func versionChecks(pkgs []string) (have, check string) {
+	var h, c strings.Builder
+	for i, p := range pkgs {
+		name, version := lock.PackageName(p), lock.PackageVersion(p)
+		if version == "" {
+			continue
+		}
+		// madison lists the versions the sources offer ("git | 1:2.39.5-0+deb12u2 | …"),
+		// padded to the widest: versions hold no blanks, so drop them all.
+		fmt.Fprintf(&h, `apt-cache madison %s | awk -F '|' '{gsub(/ /, "", $2); print $2}' | grep -qxF '%s' || { echo "ws: package %s=%s is not in the archive" >&2; exit %d; }; `, name, version, name, version, PackageMissingExit+i)
+		fmt.Fprintf(&c, `found=$(dpkg-query -W -f='${Version}' %s); [ "$found" = '%s' ] || { echo "%s%s is at $found, tools.lock pins %s" >&2; exit %d; }; `, name, version, PackageMismatchLine, name, version, PackageMismatchExit)
+	}
+	return h.String(), c.String()
 }
 
 // aptScratch holds the package step's apt sources, lists, caches and logs.

@@ -2,6 +2,10 @@ package definition
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -258,5 +262,46 @@ func TestReproducibleConfig(t *testing.T) {
 	}
 	if _, ok := image(t, twoTools, amd64).ReproducibleConfig(base, true); ok {
 		t.Fatal("a lock without a snapshot got a reproducible config")
+	}
+}
+
+// The package step's checks, run by a real shell against stand-ins for
+// apt-cache and dpkg-query: a version the archive lacks exits with its
+// package's status; one installed at another version says which, and what.
+func TestVersionChecks(t *testing.T) {
+	bin := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("apt-cache", `case "$2" in git) echo "       git | 1:2.39.5-0+deb12u2 | http://x bookworm/main amd64 Packages";; bash) echo "      bash |   5.2.15-2+b7 | http://x bookworm/main amd64 Packages";; esac`+"\n")
+	write("dpkg-query", `case "$3" in git) printf 1:2.39.5-0+deb12u2;; bash) printf 5.2.15-2+b8;; esac`+"\n")
+	run := func(script string) (int, string) {
+		cmd := exec.Command("/bin/sh", "-c", script+"exit 0")
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), stderr.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, stderr.String()
+	}
+	have, check := versionChecks([]string{"git=1:2.39.5-0+deb12u2", "bash=5.2.15-2+b7", "curl"})
+	if code, out := run(have); code != 0 {
+		t.Fatalf("both versions are offered, yet exit %d: %s", code, out)
+	}
+	code, out := run(check)
+	if code != PackageMismatchExit || strings.TrimSpace(out) != PackageMismatchLine+"bash is at 5.2.15-2+b8, tools.lock pins 5.2.15-2+b7" {
+		t.Fatalf("bash installed at another version: exit %d, %q", code, out)
+	}
+	have, _ = versionChecks([]string{"git=1:2.39.5-0+deb12u2", "bash=5.2.15-2+b9"})
+	if code, _ := run(have); code != PackageMissingExit+1 {
+		t.Fatalf("bash at a version the archive lacks: exit %d, want %d", code, PackageMissingExit+1)
 	}
 }
