@@ -479,3 +479,74 @@ func TestPackagesPerArchitecture(t *testing.T) {
 		t.Fatalf("moving arm64's pin changed the amd64 tag from %s to %s", tag, moved)
 	}
 }
+
+// Hostile snapshots (testdata/hostile/snapshot): the archive key read from
+// outside the repository, a shell command in the archive URL, or one in a
+// signed index's version. ws lock bump packages and ws build refuse each in
+// one line with a hint, exit 125, tools.lock unchanged, nothing built, and
+// the package step's shell never sees the command.
+func TestHostileSnapshots(t *testing.T) {
+	t.Parallel()
+	in := needInfra(t)
+	archive := newTestArchive(t, in)
+	evil := "6.4';touch /tmp/ws-e2e-pwned;'"
+	if _, err := archive.PublishEdited(context.Background(), snapshotNew, func(b []byte) []byte {
+		return bytes.Replace(b, []byte("Version: "+archive.versions["netbase"]+"\n"), []byte("Version: "+evil+"\n"), 1)
+	}, archive.debs...); err != nil {
+		t.Fatal(err)
+	}
+	writeKey := func(t *testing.T, dir string) {
+		os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+		writeFile(t, filepath.Join(dir, "keys/archive.asc"), string(archive.key))
+	}
+	for _, c := range []struct {
+		fixture, at, want string
+		setup             func(t *testing.T, dir string)
+		// bumpOnly: the lock itself is sound; only the archive's answer is not.
+		bumpOnly bool
+	}{
+		{fixture: "key-symlink.yaml", at: snapshotOld, want: "a symbolic link; the key must be a file in the repository", setup: func(t *testing.T, dir string) {
+			outside := t.TempDir()
+			writeKey(t, outside)
+			os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+			if err := os.Symlink(filepath.Join(outside, "keys/archive.asc"), filepath.Join(dir, "keys/archive.asc")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{fixture: "key-outside.yaml", at: snapshotOld, want: "must be a file path relative to tools.lock, inside the repository"},
+		{fixture: "url-shell.yaml", at: snapshotOld, want: "is not an http(s) archive address"},
+		{fixture: "index-version.yaml", at: snapshotNew, want: `which is not a Debian version`, setup: writeKey, bumpOnly: true},
+	} {
+		t.Run(c.fixture, func(t *testing.T) {
+			dir := t.TempDir()
+			text := hostileFixture(t, "snapshot/"+c.fixture, map[string]string{"BASE": in.base, "ARCHIVE": archive.URL + "/" + c.at})
+			lockPath := filepath.Join(dir, "tools.lock")
+			writeFile(t, lockPath, text)
+			if c.setup != nil {
+				c.setup(t, dir)
+			}
+			asked := archive.Requests.Load()
+			commands := [][]string{{"lock", "bump", "packages"}, {"build"}}
+			if c.bumpOnly {
+				commands = commands[:1]
+			}
+			for _, args := range commands {
+				r := runWs(t, dir, args...)
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				errors := strings.Count(r.stderr, "ws: ") - strings.Count(r.stderr, "ws: warning: ")
+				if r.code != 125 || !strings.Contains(r.stderr, c.want) || errors != 1 || !strings.HasPrefix(lines[len(lines)-1], "hint: ") || r.stdout != "" {
+					t.Fatalf("ws %v: exit %d, want 125, one line with %q and a hint:\n%s%s", args, r.code, c.want, r.stdout, r.stderr)
+				}
+			}
+			if got, _ := os.ReadFile(lockPath); string(got) != text {
+				t.Fatalf("tools.lock changed:\n%s", got)
+			}
+			if !c.bumpOnly && archive.Requests.Load() != asked {
+				t.Fatal("the archive was asked before the lock was refused")
+			}
+			if _, err := os.Stat("/tmp/ws-e2e-pwned"); err == nil {
+				t.Fatal("the command in the snapshot ran on the host")
+			}
+		})
+	}
+}

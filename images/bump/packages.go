@@ -94,6 +94,10 @@ func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]
 			if !ok {
 				return nil, &apt.ArchiveError{Archive: s.URL, Err: fmt.Errorf("no package %s for %s in %s (components %v)", name, arch, s.Suite, s.Components)}
 			}
+			if !lock.IsDebianVersion(v) {
+				// Signed or not, it would reach apt and the package step's shell.
+				return nil, &apt.ArchiveError{Archive: s.URL, Err: fmt.Errorf("package %s for %s has the version %q, which is not a Debian version", name, arch, v)}
+			}
 			versions[arch] = v
 		}
 		c.To = versions[entryArchs[0]]

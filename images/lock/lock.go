@@ -8,6 +8,7 @@ package lock
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -130,22 +131,39 @@ func (l *Lock) LoadSnapshotKey(dir string) error {
 	p := filepath.Join(dir, s.Key)
 	for cur := p; cur != dir && strings.HasPrefix(cur, dir); cur = filepath.Dir(cur) {
 		if st, err := os.Lstat(cur); err == nil && st.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("base snapshot key %s: a symbolic link; the key must be a file in the repository", s.Key)
+			return &SnapshotKeyError{Key: s.Key, Err: errors.New("a symbolic link; the key must be a file in the repository")}
 		}
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		return fmt.Errorf("base snapshot key: %w", err)
+		return &SnapshotKeyError{Key: s.Key, Err: err}
 	}
 	if !st.Mode().IsRegular() || st.Size() > 1<<20 {
-		return fmt.Errorf("base snapshot key %s is not a key file", s.Key)
+		return &SnapshotKeyError{Key: s.Key, Err: errors.New("not a key file")}
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return fmt.Errorf("base snapshot key: %w", err)
+		return &SnapshotKeyError{Key: s.Key, Err: err}
 	}
 	s.KeyData = data
 	return nil
+}
+
+// SnapshotKeyError is a base.snapshot.key ws will not read.
+type SnapshotKeyError struct {
+	Key string
+	Err error
+}
+
+func (e *SnapshotKeyError) Error() string {
+	return fmt.Sprintf("base snapshot key %s: %v", e.Key, e.Err)
+}
+
+func (e *SnapshotKeyError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *SnapshotKeyError) Hint() string {
+	return "commit the archive's public key as a file beside tools.lock (not a link) and name it in base.snapshot.key"
 }
 
 // A packages entry is NAME, NAME=VERSION, or NAME:ARCH=VERSION: apt's own
@@ -175,6 +193,11 @@ func PackageVersion(entry string) string {
 	_, v, _ := strings.Cut(entry, "=")
 	return v
 }
+
+// IsDebianVersion reports whether v is a package version as tools.lock
+// may hold it: Debian's characters only, nothing a shell or apt would read
+// as more than a version.
+func IsDebianVersion(v string) bool { return debVersionRe.MatchString(v) }
 
 // debianArch is Debian's name for a Go architecture.
 var debianArch = map[string]string{

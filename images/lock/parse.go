@@ -24,6 +24,7 @@ var (
 	// Debian package names, optionally for one architecture (apt's
 	// NAME:ARCH) and with an =version pin.
 	debPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$`)
+	debVersionRe = regexp.MustCompile(`^[A-Za-z0-9.+~:-]+$`)
 	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	sourceRe     = regexp.MustCompile(`^github:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	// A repository: optional registry host[:port], lowercase path, no tag.

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
@@ -33,6 +34,8 @@ type DebArchive struct {
 
 	mu     sync.Mutex
 	states map[string]string // timestamp (20261101T000000Z) → its directory
+	// Requests counts what the archive was asked.
+	Requests atomic.Int64
 }
 
 // DebSuite is the suite a DebArchive publishes, with component main.
@@ -62,6 +65,7 @@ func (a *DebArchive) Close() { a.srv.Close() }
 
 // serve answers TIMESTAMP/PATH from the newest state at or before TIMESTAMP.
 func (a *DebArchive) serve(w http.ResponseWriter, r *http.Request) {
+	a.Requests.Add(1)
 	at, rest, _ := strings.Cut(r.URL.Path, "/")
 	a.mu.Lock()
 	var best string
@@ -82,6 +86,13 @@ func (a *DebArchive) serve(w http.ResponseWriter, r *http.Request) {
 // Publish makes the archive's state at timestamp (20261101T000000Z) hold
 // debs, replacing what that timestamp held, and returns its snapshot URL.
 func (a *DebArchive) Publish(ctx context.Context, timestamp string, debs ...string) (string, error) {
+	return a.PublishEdited(ctx, timestamp, nil, debs...)
+}
+
+// PublishEdited is Publish with each Packages index passed through edit
+// before Release lists it and InRelease is signed: an archive whose own key
+// vouches for whatever edit wrote.
+func (a *DebArchive) PublishEdited(ctx context.Context, timestamp string, edit func([]byte) []byte, debs ...string) (string, error) {
 	root, err := os.MkdirTemp(a.dir, "state-"+timestamp+"-")
 	if err != nil {
 		return "", err
@@ -104,6 +115,9 @@ func (a *DebArchive) Publish(ctx context.Context, timestamp string, debs ...stri
 		index, err := ftparchive(ctx, root, "--arch", arch, "packages", "pool/main")
 		if err != nil {
 			return "", err
+		}
+		if edit != nil {
+			index = edit(index)
 		}
 		dir := filepath.Join(dists, "main", "binary-"+arch)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
