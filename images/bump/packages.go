@@ -168,7 +168,7 @@ func (b *Bumper) planSnapshot(ctx context.Context, l *lock.Lock, base *Change, w
 		}
 		var platforms []ocispecs.Platform
 		for _, p := range l.Platforms {
-			platforms = append(platforms, ocispecs.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant})
+			platforms = append(platforms, p.OCI())
 		}
 		created, err := registry.Created(ctx, b.HTTP, ref, platforms, b.Credentials)
 		if err != nil {

@@ -135,7 +135,7 @@ func (im *Image) State(o Options) (llb.State, error) {
 	if !im.Lock.Base.AllowUnpinned && !lock.PinnedByDigest(im.Lock.Base.Image) {
 		return llb.State{}, fmt.Errorf("base image %s is not pinned by digest", im.Lock.Base.Image)
 	}
-	p := ociPlatform(im.Platform)
+	p := im.Platform.OCI()
 	ws := llb.Image(im.Lock.Base.Image, llb.Platform(p), llb.WithCustomName("base "+im.Lock.Base.Image))
 	if pkgs := im.Packages; len(pkgs) > 0 {
 		run := []llb.RunOption{
@@ -375,7 +375,7 @@ func (im *Image) Config() ocispecs.Image {
 		labels[LabelToolPrefix+t.Name+".version"] = t.Version
 	}
 	return ocispecs.Image{
-		Platform: ociPlatform(im.Platform),
+		Platform: im.Platform.OCI(),
 		Config: ocispecs.ImageConfig{
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			Entrypoint: []string{entrypoint.Path},
@@ -431,8 +431,4 @@ func (im *Image) ReproducibleConfig(base ocispecs.Image, merged bool) (cfg ocisp
 		ours(fmt.Sprintf("install %s %s as %s", t.Name, t.Version, path.Join(binDir, t.Bin)))
 	}
 	return cfg, true
-}
-
-func ociPlatform(p lock.Platform) ocispecs.Platform {
-	return ocispecs.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant}
 }

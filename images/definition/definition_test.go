@@ -58,7 +58,7 @@ func image(t *testing.T, text string, p lock.Platform) *Image {
 // ops decodes a definition into its operations.
 func ops(t *testing.T, st llb.State) []*pb.Op {
 	t.Helper()
-	def, err := st.Marshal(context.Background(), llb.Platform(ociPlatform(amd64)))
+	def, err := st.Marshal(context.Background(), llb.Platform(amd64.OCI()))
 	if err != nil {
 		t.Fatal(err)
 	}

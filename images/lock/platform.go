@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Platform is an os/arch[/variant] pair as BuildKit and Docker name them.
@@ -30,6 +32,11 @@ func ParsePlatform(s string) (Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
+}
+
+// OCI is the platform as image indexes and BuildKit spell it.
+func (p Platform) OCI() ocispecs.Platform {
+	return ocispecs.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant}
 }
 
 // HostPlatform is the platform ws itself runs on, the default build target.

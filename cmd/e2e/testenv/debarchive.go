@@ -219,14 +219,16 @@ func DebianDebs(ctx context.Context, cacheDir string, pkgs ...string) ([]string,
 	var paths []string
 	for _, p := range pkgs {
 		name, arch, foreign := strings.Cut(p, ":")
-		pattern := filepath.Join(dir, name+"_*_"+runtimeDebArch()+".deb")
-		if foreign {
-			pattern = filepath.Join(dir, name+"_*_"+arch+".deb")
+		if !foreign {
+			arch = runtimeDebArch()
 		}
-		have, _ := filepath.Glob(pattern)
-		if len(have) == 0 {
-			have, _ = filepath.Glob(filepath.Join(dir, name+"_*_all.deb"))
+		// One file for the architecture, or one for every architecture.
+		cached := func() []string {
+			have, _ := filepath.Glob(filepath.Join(dir, name+"_*_"+arch+".deb"))
+			all, _ := filepath.Glob(filepath.Join(dir, name+"_*_all.deb"))
+			return append(have, all...)
 		}
+		have := cached()
 		if len(have) == 0 {
 			var err error
 			if foreign {
@@ -237,10 +239,7 @@ func DebianDebs(ctx context.Context, cacheDir string, pkgs ...string) ([]string,
 			if err != nil {
 				return nil, err
 			}
-			have, _ = filepath.Glob(pattern)
-			if len(have) == 0 {
-				have, _ = filepath.Glob(filepath.Join(dir, name+"_*_all.deb"))
-			}
+			have = cached()
 		}
 		if len(have) != 1 {
 			return nil, fmt.Errorf("%s: want one .deb of %s, have %v", dir, p, have)
