@@ -120,6 +120,9 @@ func (b *Bumper) Plan(ctx context.Context, l *lock.Lock, names []string, o Optio
 		return nil, &UsageError{Msg: "--snapshot moves the apt snapshot: ws lock bump base --snapshot WHEN, or ws lock bump packages --snapshot WHEN"}
 	}
 	if o.Snapshot != "" {
+		if l.Base.Snapshot == nil {
+			return nil, errNoSnapshot
+		}
 		if _, err := ParseSnapshotTime(o.Snapshot); err != nil {
 			return nil, err
 		}
@@ -139,7 +142,7 @@ func (b *Bumper) Plan(ctx context.Context, l *lock.Lock, names []string, o Optio
 	// The snapshot follows the base (or --snapshot), and the packages are
 	// pinned again from wherever it lands.
 	snapshotURL := ""
-	if s := l.Base.Snapshot; s != nil && len(errs) == 0 && (wantBase || o.Snapshot != "") {
+	if l.Base.Snapshot != nil && len(errs) == 0 && (wantBase || o.Snapshot != "") {
 		c, err := b.planSnapshot(ctx, l, baseChange, o.Snapshot)
 		if err != nil {
 			errs = append(errs, err)

@@ -23,7 +23,7 @@ import (
 // writes one NAME=VERSION).
 func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]Change, error) {
 	if l.Base.Snapshot == nil {
-		return nil, &UsageError{Msg: "base has no snapshot: add base.snapshot (url, suite, components) to tools.lock, then ws lock bump packages pins each package's version from it"}
+		return nil, errNoSnapshot
 	}
 	if len(l.Base.Packages) == 0 {
 		return nil, nil
@@ -141,6 +141,8 @@ func (e *KeyringError) Hint() string {
 	}
 	return "base.snapshot.key must be an OpenPGP public key file (armored or binary)"
 }
+
+var errNoSnapshot = &UsageError{Msg: "base has no snapshot: add base.snapshot (url, suite, components) to tools.lock, then ws lock bump packages pins each package's version from it"}
 
 // planSnapshot moves the apt snapshot to when (if given), else forward to
 // the base image's build date (base is the base's planned move, if any):

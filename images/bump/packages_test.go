@@ -1,9 +1,13 @@
 package bump
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ws-tools/ws/images/lock"
 )
 
 func TestParseSnapshotTime(t *testing.T) {
@@ -22,5 +26,18 @@ func TestParseSnapshotTime(t *testing.T) {
 		if _, err := ParseSnapshotTime(bad); err == nil || !strings.Contains(err.Error(), "is not a time") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+func TestSnapshotFlagNeedsASnapshot(t *testing.T) {
+	t.Parallel()
+	l, err := lock.Parse(lock.FileName, []byte("format: 1\nbase:\n  image: debian:bookworm@sha256:"+strings.Repeat("a", 64)+"\n  packages: [git]\nplatforms: [linux/amd64]\ntools: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&Bumper{}).Plan(context.Background(), l, []string{"packages"}, Options{Snapshot: "2026-11-15"})
+	var usage *UsageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "base has no snapshot") {
+		t.Fatalf("--snapshot without base.snapshot: %v", err)
 	}
 }
