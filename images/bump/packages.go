@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -79,7 +78,7 @@ func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]
 		// the lock's that has no entry of its own for the package.
 		var entryArchs []string
 		for _, arch := range archs {
-			if a := lock.PackageArch(entry); a == arch || a == "" && !hasArchEntry(l, name, arch) {
+			if l.Base.EntryApplies(entry, arch) {
 				entryArchs = append(entryArchs, arch)
 			}
 		}
@@ -115,11 +114,6 @@ func (b *Bumper) planPackages(ctx context.Context, l *lock.Lock, url string) ([]
 		changes = append(changes, c)
 	}
 	return changes, nil
-}
-
-// hasArchEntry reports whether the lock lists name for arch on its own.
-func hasArchEntry(l *lock.Lock, name, arch string) bool {
-	return slices.ContainsFunc(l.Base.Packages, func(e string) bool { return lock.PackageKey(e) == name+":"+arch })
 }
 
 // KeyringError is an archive key ws cannot read.

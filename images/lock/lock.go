@@ -225,16 +225,9 @@ func debianArchNames() []string {
 // architecture names the same package.
 func (b Base) PackagesFor(p Platform) []string {
 	arch, _ := DebianArch(p)
-	own := map[string]bool{}
-	for _, e := range b.Packages {
-		if PackageArch(e) == arch {
-			own[PackageName(e)] = true
-		}
-	}
 	var out []string
 	for _, e := range b.Packages {
-		switch a := PackageArch(e); {
-		case a == "" && own[PackageName(e)], a != "" && a != arch:
+		if !b.EntryApplies(e, arch) {
 			continue
 		}
 		entry := PackageName(e)
@@ -244,6 +237,20 @@ func (b Base) PackagesFor(p Platform) []string {
 		out = append(out, entry)
 	}
 	return out
+}
+
+// EntryApplies reports whether packages entry e is installed on Debian
+// architecture arch: an entry for that architecture, or one for every
+// architecture where the package has no entry of arch's own.
+func (b Base) EntryApplies(e, arch string) bool {
+	switch a := PackageArch(e); a {
+	case arch:
+		return true
+	case "":
+		own := PackageName(e) + ":" + arch
+		return !slices.ContainsFunc(b.Packages, func(o string) bool { return PackageKey(o) == own })
+	}
+	return false
 }
 
 // Floating reports whether the packages depend on the mirror's state that
